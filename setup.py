@@ -1,0 +1,40 @@
+"""Packaging for keras_slowfast.
+
+Install with ``pip install -e .[test]``; the extras are:
+
+* ``video``: PyAV, a second video decoder beside OpenCV.
+* ``tune``: keras-tuner for hyperparameter search.
+* ``torch``: PyTorch and PyTorchVideo, used only to convert reference checkpoints
+  and by the parity tests.
+* ``test``: everything the test suite needs.
+"""
+
+from setuptools import find_packages, setup
+
+VIDEO = ["av>=12"]
+TUNE = ["keras-tuner>=1.4"]
+TORCH = ["torch>=2.1", "pytorchvideo==0.1.5", "fvcore", "iopath", "portalocker"]
+
+setup(
+    name="keras_slowfast",
+    version="0.1.0",
+    description="SlowFast video networks for Keras 3 and TensorFlow",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_slowfast", "keras_slowfast.*"]),
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.6,<4",
+        "numpy",
+        "opencv-python-headless>=4.8",
+        "keras-tuner>=1.4",
+    ],
+    extras_require={
+        "video": VIDEO,
+        "tune": TUNE,
+        "torch": TORCH,
+        "test": ["pytest>=7", "ruff"] + VIDEO + TUNE + TORCH,
+    },
+    entry_points={"console_scripts": ["keras-slowfast=keras_slowfast.cli:main"]},
+)
