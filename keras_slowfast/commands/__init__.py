@@ -1,0 +1,1 @@
+"""One module per ``python -m keras_slowfast`` command (see ``keras_slowfast.cli``)."""

@@ -1,0 +1,1 @@
+"""Video input: decoding, clip sampling, transforms and tf.data pipelines."""
