@@ -60,3 +60,31 @@ def test_zero_init_gamma_and_flops():
 def test_bad_kernel_size(bad):
     with pytest.raises(ValueError, match="kernel_size"):
         ConvBN3D(4, bad)
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, dilation",
+    [((3, 1, 1), (1, 1, 1), (1, 1, 1)), ((1, 3, 3), (1, 2, 2), (1, 1, 1)),
+     ((1, 3, 3), (1, 1, 1), (1, 2, 2)), ((5, 1, 1), (4, 1, 1), (1, 1, 1))],
+)
+def test_folded_inference_equals_unfused(kernel, stride, dilation, monkeypatch):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 8, 10, 10, 3)).astype("float32")
+    layer = ConvBN3D(4, kernel, strides=stride, dilation_rate=dilation)
+    layer.build(x.shape)
+    layer.set_weights([rng.normal(size=w.shape).astype("float32")
+                       + (2.0 if "variance" in w.path else 0.0) for w in layer.weights])
+    fused = np.asarray(layer(x, training=False))
+    monkeypatch.setattr(ConvBN3D, "fuse_for_inference", False)
+    unfused = np.asarray(layer(x, training=False))
+    np.testing.assert_allclose(fused, unfused, atol=1e-4, rtol=1e-4)
+    assert np.abs(unfused).max() > 0.1  # the comparison is not between zeros
+
+
+def test_training_uses_batch_statistics():
+    x = np.random.default_rng(2).normal(3.0, 2.0, size=(4, 2, 6, 6, 3)).astype("float32")
+    layer = ConvBN3D(5, 1, activation=False)
+    out = np.asarray(layer(x, training=True))
+    # Batch-normalized output: zero mean, unit variance per channel (gamma 1, beta 0).
+    np.testing.assert_allclose(out.mean(axis=(0, 1, 2, 3)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(out.std(axis=(0, 1, 2, 3)), 1.0, atol=1e-2)
