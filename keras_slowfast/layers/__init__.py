@@ -7,6 +7,7 @@ from keras_slowfast.layers.heads import ClassificationHead
 from keras_slowfast.layers.non_local import NonLocalBlock
 from keras_slowfast.layers.pack_pathways import PackPathways, slow_frame_indices
 from keras_slowfast.layers.res_stage import ResStage
+from keras_slowfast.layers.roi_align import ROIAlign, roi_align
 from keras_slowfast.layers.stem import PathwayStem
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "NonLocalBlock",
     "PackPathways",
     "PathwayStem",
+    "ROIAlign",
     "ResStage",
+    "roi_align",
     "slow_frame_indices",
 ]
