@@ -3,7 +3,7 @@
 from keras_slowfast.layers.bottleneck import BottleneckBlock
 from keras_slowfast.layers.conv_bn import ConvBN3D
 from keras_slowfast.layers.fusion import FUSION_MODES, LateralFusion
-from keras_slowfast.layers.heads import ClassificationHead
+from keras_slowfast.layers.heads import ClassificationHead, DetectionHead, box_mask
 from keras_slowfast.layers.non_local import NonLocalBlock
 from keras_slowfast.layers.pack_pathways import PackPathways, slow_frame_indices
 from keras_slowfast.layers.res_stage import ResStage
@@ -14,6 +14,7 @@ __all__ = [
     "BottleneckBlock",
     "ClassificationHead",
     "ConvBN3D",
+    "DetectionHead",
     "FUSION_MODES",
     "LateralFusion",
     "NonLocalBlock",
@@ -21,6 +22,7 @@ __all__ = [
     "PathwayStem",
     "ROIAlign",
     "ResStage",
+    "box_mask",
     "roi_align",
     "slow_frame_indices",
 ]

@@ -1,0 +1,194 @@
+"""SlowFastDetector: graph, names, config, saving, loss, reference size."""
+
+import sys
+import types
+
+import keras
+import numpy as np
+import pytest
+
+import keras_slowfast as ks
+from keras_slowfast.layers import DetectionHead, box_mask
+from keras_slowfast.models import (
+    DetectionBinaryCrossentropy,
+    SlowFastDetector,
+    SlowFastNet,
+)
+from tests.test_case import (
+    assert_close,
+    run_layer_test,
+    run_model_saving_test,
+    run_serialization_test,
+)
+
+TINY = {"stage_depths": [1, 1, 1, 1], "num_frames": 8, "num_classes": 5}
+
+
+def _inputs(batch=2):
+    rng = np.random.default_rng(0)
+    video = rng.normal(size=(batch, 8, 64, 64, 3)).astype("float32")
+    boxes = np.array(
+        [[[4, 6, 40, 60], [-1, -1, -1, -1], [30, 2, 63, 50]]] * batch, "float32"
+    )
+    return video, boxes
+
+
+def test_same_backbone_layer_names_and_shapes_as_slowfastnet():
+    detector = SlowFastDetector(**TINY)
+    backbone = SlowFastNet(
+        stage_depths=[1, 1, 1, 1],
+        num_frames=8,
+        spatial_strides=[1, 2, 2, 1],
+        spatial_dilations=[1, 1, 1, 2],
+        include_top=False,
+        pooling=None,
+    )
+    backbone_names = [layer.name for layer in backbone.layers]
+    detector_names = [layer.name for layer in detector.layers]
+    assert [n for n in detector_names if n not in ("boxes", "head")] == backbone_names
+    for name in backbone_names[1:]:
+        ours = [tuple(w.shape) for w in detector.get_layer(name).weights]
+        theirs = [tuple(w.shape) for w in backbone.get_layer(name).weights]
+        assert ours == theirs, name
+    assert isinstance(detector.get_layer("head").proj, keras.layers.Dense)
+    assert detector.get_layer("head").proj.kernel.shape == (2048 + 256, 5)
+    assert detector.spatial_scale == 1 / 16
+    # Same backbone weights -> same maps, so the detector's head sees the
+    # backbone's stride-16 features: check by rerunning the head by hand.
+    for name in backbone_names[1:]:
+        backbone.get_layer(name).set_weights(detector.get_layer(name).get_weights())
+    video, boxes = _inputs()
+    slow, fast = backbone(video, training=False)
+    assert slow.shape[2:4] == (4, 4)  # 64 / 16
+    expected = detector.get_layer("head")([slow, fast, boxes], training=False)
+    assert_close(detector([video, boxes], training=False), expected, atol=1e-5)
+
+
+def test_scores_and_padding():
+    model = SlowFastDetector(**TINY)
+    video, boxes = _inputs()
+    scores = keras.ops.convert_to_numpy(model([video, boxes], training=False))
+    assert scores.shape == (2, 3, 5)
+    assert np.all(scores[:, 1] == 0.0)  # padding row
+    assert np.all((scores[:, [0, 2]] > 0) & (scores[:, [0, 2]] < 1))
+    # Different boxes get different scores; the same box in any slot the same.
+    assert not np.allclose(scores[0, 0], scores[0, 2])
+    swapped = keras.ops.convert_to_numpy(model([video, boxes[:, ::-1]], training=False))
+    np.testing.assert_allclose(swapped[:, ::-1], scores, atol=1e-5)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(box_mask(boxes)), [[1, 0, 1], [1, 0, 1]]
+    )
+
+
+def test_config_and_saving():
+    model = SlowFastDetector(**TINY, aligned=True, max_boxes=3)
+    config = model.get_config()
+    assert config["spatial_strides"] == [1, 2, 2, 1]
+    assert config["spatial_dilations"] == [1, 1, 1, 2]
+    assert config["aligned"] is True and config["max_boxes"] == 3
+    run_serialization_test(model)
+    restored = run_model_saving_test(model, list(_inputs()))
+    assert restored.get_layer("head").roi_align.aligned is True
+
+
+def test_detection_head_layer_contract():
+    rng = np.random.default_rng(0)
+    slow = rng.normal(size=(2, 2, 4, 4, 16)).astype("float32")
+    fast = rng.normal(size=(2, 8, 4, 4, 2)).astype("float32")
+    boxes = np.array([[[0, 0, 30, 40], [-1, -1, -1, -1]]] * 2, "float32")
+    run_layer_test(
+        DetectionHead,
+        {"num_classes": 3, "spatial_scale": 1 / 16},
+        [slow, fast, boxes],
+        expected_output_shape=(2, 2, 3),
+    )
+
+
+def test_detection_head_matches_manual_computation():
+    """mean over T -> concat -> RoIAlign -> max over 7x7 -> dense -> sigmoid."""
+    rng = np.random.default_rng(1)
+    slow = rng.normal(size=(1, 2, 4, 4, 3)).astype("float32")
+    fast = rng.normal(size=(1, 8, 4, 4, 2)).astype("float32")
+    boxes = np.array([[[3.0, 5.0, 50.0, 41.0]]], "float32")
+    head = DetectionHead(4, spatial_scale=1 / 16, dropout_rate=0.0)
+    scores = keras.ops.convert_to_numpy(head([slow, fast, boxes]))
+    pooled = np.concatenate([slow.mean(1), fast.mean(1)], axis=-1)
+    regions = keras.ops.convert_to_numpy(
+        ks.layers.roi_align(pooled, boxes, 7, spatial_scale=1 / 16)
+    )
+    vector = regions.max(axis=(2, 3))
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in head.proj.weights)
+    expected = 1 / (1 + np.exp(-(vector @ kernel + bias)))
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+
+
+def test_loss_ignores_padding_rows_and_training_step():
+    loss = DetectionBinaryCrossentropy()
+    y_true = np.array([[[1, 0], [-1, -1]]], "float32")
+    y_pred = np.array([[[0.8, 0.3], [0.0, 0.0]]], "float32")
+    expected = -(np.log(0.8) + np.log(0.7)) / 2
+    np.testing.assert_allclose(float(loss(y_true, y_pred)), expected, rtol=1e-5)
+    run_serialization_test(loss)
+
+    model = SlowFastDetector(**TINY)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
+    video, boxes = _inputs()
+    labels = np.zeros((2, 3, 5), "float32")
+    labels[:, 0, 1] = 1
+    labels[:, 1] = -1
+    history = model.fit([video, boxes], labels, epochs=1, batch_size=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+
+
+def test_bad_inputs():
+    model = SlowFastDetector(**TINY)
+    video, boxes = _inputs()
+    with pytest.raises(ValueError, match="boxes"):
+        model([video, boxes[..., :3]])
+    with pytest.raises(ValueError, match="frames"):
+        model([video[:, :4], boxes])
+    with pytest.raises(ValueError, match="video, boxes"):
+        model(video)
+    with pytest.raises(ValueError, match="pathways"):
+        SlowFastDetector(**TINY, pathways="slow")
+
+
+def _pytorchvideo():
+    """``pytorchvideo.models`` importable without torchvision (stand-in ops)."""
+    import torch
+
+    if "torchvision" not in sys.modules:
+        torchvision = types.ModuleType("torchvision")
+        ops = types.ModuleType("torchvision.ops")
+
+        class RoIAlign(torch.nn.Module):
+            """Stand-in (no weights); parity tests swap in a real one."""
+
+            def __init__(
+                self, output_size, spatial_scale, sampling_ratio, aligned=False
+            ):
+                super().__init__()
+                self.output_size = output_size
+                self.spatial_scale = spatial_scale
+                self.sampling_ratio = sampling_ratio
+                self.aligned = aligned
+
+        ops.RoIAlign = RoIAlign
+        torchvision.ops = ops
+        sys.modules["torchvision"] = torchvision
+        sys.modules["torchvision.ops"] = ops
+    import pytorchvideo.models.hub as hub
+
+    return hub
+
+
+@pytest.mark.large
+def test_r50_detection_parameter_count_matches_pytorchvideo():
+    hub = _pytorchvideo()
+    reference = hub.slowfast_r50_detection(pretrained=False)
+    reference_count = sum(p.numel() for p in reference.parameters())
+    assert reference_count == 33_828_888  # REFERENCE.md
+    model = ks.SlowFastR50Detection()
+    assert ks.count_params(model) == reference_count
+    assert model.get_layer("head").proj.kernel.shape == (2304, 80)
+    assert (model.num_frames, model.alpha, model.fusion_kernel_size) == (32, 4, 7)
