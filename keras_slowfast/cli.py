@@ -12,6 +12,7 @@ import sys
 
 # command name -> module under keras_slowfast.commands
 COMMANDS = {
+    "ava-eval": "ava_eval",
     "demo": "demo",
     "info": "info",
 }
