@@ -14,6 +14,7 @@ import sys
 COMMANDS = {
     "ava-eval": "ava_eval",
     "demo": "demo",
+    "detect": "detect",
     "info": "info",
 }
 
