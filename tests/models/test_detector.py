@@ -153,8 +153,70 @@ def test_bad_inputs():
         SlowFastDetector(**TINY, pathways="slow")
 
 
+def _torch_roi_align(features, rois, output_size, scale, sampling_ratio, aligned):
+    """torchvision's roi_align from its definition: loops over boxes, bins, samples.
+
+    features (K, C, H, W); rois (N, 5) as batch index, x1, y1, x2, y2.
+    """
+    import math
+
+    out_h, out_w = output_size
+    height, width = features.shape[-2:]
+    offset = 0.5 if aligned else 0.0
+    output = features.new_zeros((rois.shape[0], features.shape[1], out_h, out_w))
+
+    def sample(feature, y, x):
+        if y < -1.0 or y > height or x < -1.0 or x > width:
+            return 0.0
+        y, x = max(y, 0.0), max(x, 0.0)
+        y0, x0 = int(y), int(x)
+        if y0 >= height - 1:
+            y0 = y1 = height - 1
+            y = float(y0)
+        else:
+            y1 = y0 + 1
+        if x0 >= width - 1:
+            x0 = x1 = width - 1
+            x = float(x0)
+        else:
+            x1 = x0 + 1
+        ly, lx = y - y0, x - x0
+        return (
+            (1 - ly) * (1 - lx) * feature[:, y0, x0]
+            + (1 - ly) * lx * feature[:, y0, x1]
+            + ly * (1 - lx) * feature[:, y1, x0]
+            + ly * lx * feature[:, y1, x1]
+        )
+
+    for n, roi in enumerate(rois.tolist()):
+        feature = features[int(roi[0])]
+        x1, y1, x2, y2 = (v * scale - offset for v in roi[1:])
+        roi_w, roi_h = x2 - x1, y2 - y1
+        if not aligned:
+            roi_w, roi_h = max(roi_w, 1.0), max(roi_h, 1.0)
+        bin_h, bin_w = roi_h / out_h, roi_w / out_w
+        grid_h = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_h / out_h)
+        grid_w = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_w / out_w)
+        count = max(grid_h * grid_w, 1)
+        for ph in range(out_h):
+            for pw in range(out_w):
+                total = 0.0
+                for iy in range(grid_h):
+                    y = y1 + ph * bin_h + (iy + 0.5) * bin_h / grid_h
+                    for ix in range(grid_w):
+                        x = x1 + pw * bin_w + (ix + 0.5) * bin_w / grid_w
+                        total = total + sample(feature, y, x)
+                output[n, :, ph, pw] = total / count
+    return output
+
+
 def _pytorchvideo():
-    """``pytorchvideo.models`` importable without torchvision (stand-in ops)."""
+    """``pytorchvideo.models.hub`` importable without torchvision.
+
+    torchvision's compiled ops do not load with this CPU-only torch; the
+    stand-in ``torchvision.ops.RoIAlign`` computes RoIAlign from its definition
+    (``_torch_roi_align``), independently of our Keras implementation.
+    """
     import torch
 
     if "torchvision" not in sys.modules:
@@ -162,16 +224,24 @@ def _pytorchvideo():
         ops = types.ModuleType("torchvision.ops")
 
         class RoIAlign(torch.nn.Module):
-            """Stand-in (no weights); parity tests swap in a real one."""
-
             def __init__(
                 self, output_size, spatial_scale, sampling_ratio, aligned=False
             ):
                 super().__init__()
-                self.output_size = output_size
+                self.output_size = tuple(output_size)
                 self.spatial_scale = spatial_scale
                 self.sampling_ratio = sampling_ratio
                 self.aligned = aligned
+
+            def forward(self, features, rois):
+                return _torch_roi_align(
+                    features,
+                    rois,
+                    self.output_size,
+                    self.spatial_scale,
+                    self.sampling_ratio,
+                    self.aligned,
+                )
 
         ops.RoIAlign = RoIAlign
         torchvision.ops = ops
@@ -180,6 +250,104 @@ def _pytorchvideo():
     import pytorchvideo.models.hub as hub
 
     return hub
+
+
+def _copy_conv_bn(target, conv, norm):
+    """Torch Conv3d + BatchNorm3d -> our ConvBN3D (kernels to t, h, w, in, out)."""
+    target.conv.kernel.assign(conv.weight.detach().permute(2, 3, 4, 1, 0).numpy())
+    target.bn.gamma.assign(norm.weight.detach().numpy())
+    target.bn.beta.assign(norm.bias.detach().numpy())
+    target.bn.moving_mean.assign(norm.running_mean.numpy())
+    target.bn.moving_variance.assign(norm.running_var.numpy())
+
+
+def _copy_pytorchvideo_detector(model, reference):
+    """Copies PyTorchVideo ``slowfast_r50_detection`` weights into our detector."""
+    blocks = reference.model.blocks
+    for p, pathway in enumerate(("slow", "fast")):
+        stem = blocks[0].multipathway_blocks[p]
+        _copy_conv_bn(model.get_layer(f"{pathway}_stem").conv, stem.conv, stem.norm)
+        for stage in range(4):
+            torch_stage = blocks[stage + 1].multipathway_blocks[p]
+            ours = model.get_layer(f"{pathway}_res{stage + 2}")
+            for block, torch_block in zip(
+                ours.blocks, torch_stage.res_blocks, strict=True
+            ):
+                if block.shortcut is not None:
+                    _copy_conv_bn(
+                        block.shortcut,
+                        torch_block.branch1_conv,
+                        torch_block.branch1_norm,
+                    )
+                branch = torch_block.branch2
+                for name in ("a", "b", "c"):
+                    _copy_conv_bn(
+                        getattr(block, f"conv_{name}"),
+                        getattr(branch, f"conv_{name}"),
+                        getattr(branch, f"norm_{name}"),
+                    )
+    for stage, name in enumerate(("fuse_stem", "fuse_res2", "fuse_res3", "fuse_res4")):
+        fusion = blocks[stage].multipathway_fusion
+        _copy_conv_bn(model.get_layer(name).conv, fusion.conv_fast_to_slow, fusion.norm)
+    proj = reference.detection_head.proj
+    model.get_layer("head").proj.kernel.assign(proj.weight.detach().numpy().T)
+    model.get_layer("head").proj.bias.assign(proj.bias.detach().numpy())
+
+
+@pytest.mark.large
+@pytest.mark.torch
+def test_matches_pytorchvideo_detection_model():
+    """Same weights, clip and boxes -> the same logits as PyTorchVideo's model.
+
+    Compared before the sigmoid (``head_activation=None`` on both sides), as
+    random weights saturate it.
+    """
+    import torch
+
+    hub = _pytorchvideo()
+    torch.manual_seed(0)
+    reference = hub.slowfast_r50_detection(
+        pretrained=False,
+        model_num_class=6,
+        head_pool_kernel_sizes=((2, 1, 1), (8, 1, 1)),
+        head_activation=None,
+    )
+    # Non-trivial batch-norm statistics and affine terms.
+    for module in reference.modules():
+        if isinstance(module, torch.nn.BatchNorm3d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(module.bias, -0.1, 0.1)
+    torch.nn.init.normal_(reference.detection_head.proj.weight, std=0.05)
+    reference.eval()
+
+    model = ks.SlowFastR50Detection(num_classes=6, num_frames=8, head_activation=None)
+    _copy_pytorchvideo_detector(model, reference)
+
+    rng = np.random.default_rng(0)
+    video = rng.normal(size=(2, 8, 96, 96, 3)).astype("float32")
+    boxes = np.array(
+        [
+            [[5.0, 10.0, 60.0, 90.0], [40.0, -8.0, 100.0, 50.0]],
+            [[0.0, 0.0, 95.0, 95.0], [-1.0, -1.0, -1.0, -1.0]],
+        ],
+        "float32",
+    )
+    ours = keras.ops.convert_to_numpy(model([video, boxes], training=False))
+
+    fast = torch.from_numpy(video).permute(0, 4, 1, 2, 3)
+    slow = fast[:, :, ks.layers.slow_frame_indices(8, 4)]
+    rois = torch.tensor(
+        [[0, *boxes[0, 0]], [0, *boxes[0, 1]], [1, *boxes[1, 0]]], dtype=torch.float32
+    )
+    with torch.no_grad():
+        expected = reference([slow, fast], rois).numpy()
+    scale = np.abs(expected).max()
+    assert np.std(expected) > 0.1 * scale  # logits differ between boxes / classes
+    np.testing.assert_allclose(ours[0], expected[:2], rtol=1e-4, atol=1e-4 * scale)
+    np.testing.assert_allclose(ours[1, 0], expected[2], rtol=1e-4, atol=1e-4 * scale)
+    assert np.all(ours[1, 1] == 0.0)
 
 
 @pytest.mark.large
