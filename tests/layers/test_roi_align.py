@@ -171,3 +171,38 @@ def test_bad_arguments(kwargs, message):
 def test_bad_box_shape():
     with pytest.raises(ValueError, match="boxes"):
         roi_align(np.zeros((1, 4, 4, 2), "float32"), np.zeros((1, 3), "float32"))
+
+
+@pytest.mark.torch
+def test_same_result_on_the_torch_backend():
+    """The layer is plain keras.ops: run it under KERAS_BACKEND=torch too."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, keras\n"
+        "from keras_slowfast.layers import roi_align\n"
+        "from tests.layers.test_roi_align import _random_boxes, reference_roi_align\n"
+        "assert keras.backend.backend() == 'torch'\n"
+        "rng = np.random.default_rng(5)\n"
+        "f = rng.normal(size=(2, 9, 11, 3)).astype('float32')\n"
+        "b = _random_boxes(rng, 2, 5, 160)\n"
+        "for aligned in (False, True):\n"
+        "    out = keras.ops.convert_to_numpy(roi_align(f, b, 7, 1 / 16, 0, aligned))\n"
+        "    ref = reference_roi_align(f, b, (7, 7), 1 / 16, 0, aligned)\n"
+        "    print(float(np.abs(out - ref).max()))\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": root}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    errors = [float(line) for line in result.stdout.split()]
+    assert len(errors) == 2 and max(errors) <= 1e-5
