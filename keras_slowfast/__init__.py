@@ -5,10 +5,13 @@ Keras backend; data loading, training, evaluation and export use TensorFlow.
 """
 
 from keras_slowfast.models import (
+    DetectionBinaryCrossentropy,
     FastOnly,
     SlowFast,
+    SlowFastDetector,
     SlowFastNet,
     SlowFastR50,
+    SlowFastR50Detection,
     SlowFastR101,
     SlowOnly,
     count_flops,
@@ -20,10 +23,13 @@ from keras_slowfast.models import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DetectionBinaryCrossentropy",
     "FastOnly",
     "SlowFast",
     "SlowFastNet",
+    "SlowFastDetector",
     "SlowFastR50",
+    "SlowFastR50Detection",
     "SlowFastR101",
     "SlowOnly",
     "count_flops",

@@ -12,7 +12,9 @@ import sys
 
 # command name -> module under keras_slowfast.commands
 COMMANDS = {
+    "ava-eval": "ava_eval",
     "demo": "demo",
+    "detect": "detect",
     "info": "info",
 }
 

@@ -17,7 +17,9 @@ def run(args):
     model.summary(line_length=110)
     size = args.image_size
     print(f"parameters: {count_params(model):,d}")
-    print(f"GFLOPs per 32x{size}x{size} view: {count_flops(model, (32, size, size, 3)) / 1e9:.2f}")
+    print(
+        f"GFLOPs per 32x{size}x{size} view: {count_flops(model, (32, size, size, 3)) / 1e9:.2f}"
+    )
     rng = np.random.default_rng(args.seed)
     clip = rng.normal(size=(1, 32, size, size, 3)).astype("float32")
     probabilities = np.asarray(model.predict(clip, verbose=0))[0]
