@@ -70,7 +70,8 @@ def _missing_error(path, wanted, frames):
         more = "..." if len(missing) > 5 else ""
         raise VideoDecodeError(
             path,
-            f"could not decode frame(s) {missing[:5]}{more} (truncated or corrupt file)",
+            f"could not decode frame(s) {missing[:5]}{more} "
+            "(truncated or corrupt file)",
         )
 
 
@@ -133,7 +134,9 @@ class _PyAVReader:
         try:
             self.container = av.open(self.path)
         except Exception as error:  # PyAV raises many FFmpeg error types.
-            raise VideoDecodeError(path, f"not a readable video (PyAV: {error})")
+            raise VideoDecodeError(
+                path, f"not a readable video (PyAV: {error})"
+            ) from None
         if not self.container.streams.video:
             self.container.close()
             raise VideoDecodeError(path, "has no video stream")
@@ -193,7 +196,9 @@ class _PyAVReader:
                 self._decode_from(0, wanted_set, last, frames)
         except Exception as error:  # FFmpeg decode errors on corrupt data
             if len(frames) < len(wanted_set):
-                raise VideoDecodeError(self.path, f"decoding failed ({error})")
+                raise VideoDecodeError(
+                    self.path, f"decoding failed ({error})"
+                ) from None
         return frames
 
     def close(self):

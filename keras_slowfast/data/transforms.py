@@ -124,7 +124,7 @@ def check_input_convention(convention):
     """
     convention = {**DEFAULT_INPUT_CONVENTION, **(convention or {})}
     for key in ("mean", "std"):
-        values = np.broadcast_to(np.asarray(convention[key], "float32"), (3,))
+        values = np.broadcast_to(np.asarray(convention[key], "float64"), (3,))
         convention[key] = [float(v) for v in values]
     if min(convention["std"]) <= 0:
         raise ValueError(f"input_convention['std']={convention['std']} must be > 0")

@@ -37,7 +37,7 @@ class MultiviewResult:
     @property
     def skipped(self):
         """Paths of the videos that produced no view."""
-        return [p for p, n in zip(self.paths, self.num_views) if n == 0]
+        return [p for p, n in zip(self.paths, self.num_views, strict=True) if n == 0]
 
     def top_k_accuracy(self, k=1):
         """Share of evaluated single-label videos whose label is in the top k."""
