@@ -102,9 +102,9 @@ def uniform_clip_indices(
 ):
     """Frame indices of evaluation clip ``clip_index`` of ``num_clips``.
 
-    Starts are ``round(last_start * clip_index / (num_clips - 1))``: the first
-    clip starts at frame 0, the last ends at the video's end; one clip is
-    centered.
+    Starts are ``last_start * clip_index / (num_clips - 1)`` rounded half up:
+    the first clip starts at frame 0, the last ends at the video's end; a
+    single clip is centered.
 
     Returns:
         int64 array ``(num_frames,)`` of frame indices.
@@ -116,9 +116,7 @@ def uniform_clip_indices(
     limit = last_start(
         num_video_frames, video_fps, num_frames, sampling_rate, target_fps
     )
-    if num_clips == 1:
-        start = int(round(limit / 2))
-    else:
-        start = int(round(limit * clip_index / (num_clips - 1)))
+    position = limit / 2 if num_clips == 1 else limit * clip_index / (num_clips - 1)
+    start = int(math.floor(position + 0.5))  # round half up
     step = frame_step(video_fps, sampling_rate, target_fps)
     return clip_indices(num_video_frames, start, num_frames, step)

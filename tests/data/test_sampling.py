@@ -58,7 +58,7 @@ def test_uniform_clips_span_the_video():
         for i in range(3)
     ]
     np.testing.assert_array_equal(clips[0], np.arange(0, 16, 2))
-    np.testing.assert_array_equal(clips[1], np.arange(42, 58, 2))  # round(42.5)
+    np.testing.assert_array_equal(clips[1], np.arange(43, 59, 2))  # 42.5 rounds up
     np.testing.assert_array_equal(clips[2], np.arange(85, 100, 2))
     ten = [
         uniform_clip_indices(300, 30.0, 32, 2, clip_index=i, num_clips=10)[0]
@@ -66,7 +66,7 @@ def test_uniform_clips_span_the_video():
     ]
     np.testing.assert_array_equal(ten, np.round(np.arange(10) * 237 / 9))
     center = uniform_clip_indices(100, 30.0, 8, 2, clip_index=0, num_clips=1)
-    np.testing.assert_array_equal(center, np.arange(42, 58, 2))
+    np.testing.assert_array_equal(center, np.arange(43, 59, 2))
 
 
 def test_short_video_repeats_its_last_frame():
