@@ -136,9 +136,8 @@ def evaluate_multiview(
         input_convention=input_convention_of(model),
     )
     if source is None:
-        source = VideoClipDataset(
-            list(dataset_or_paths), config=config, multi_label=multi_label
-        )
+        # Unlabeled videos: targets are -1; multi_label only picks the sigmoid.
+        source = VideoClipDataset(list(dataset_or_paths), config=config)
     else:
         # Same videos, targets and stats (skips are counted on the caller's
         # dataset), with this evaluation's clips, crops and normalization.
