@@ -227,7 +227,7 @@ def run_loader(name, paths, workers, max_clips, seconds, seed):
         clip = next(clips)
     shape = list(clip.shape)
     start, cpu_start = time.perf_counter(), cpu_seconds()
-    samples = [(0, rss_mb())]
+    samples = [(0, rss_mb())]  # (clips drawn, MiB), every 25 clips
     count = 0
     while count < max_clips and time.perf_counter() - start < seconds:
         clip = next(clips)
@@ -263,10 +263,16 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="parallel decoders")
     parser.add_argument("--max-clips", type=int, default=1000)
     parser.add_argument(
-        "--time-per-loader", type=float, default=80.0, help="seconds of timing each"
+        "--time-per-loader", type=float, default=120.0, help="seconds of timing each"
     )
     parser.add_argument(
         "--loaders", default="ours-opencv,ours-pyav,pytorchvideo", help="comma list"
+    )
+    parser.add_argument(
+        "--reference-time",
+        type=float,
+        default=60.0,
+        help="seconds of timing for pytorchvideo (its rate is steady and slow)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run", help=argparse.SUPPRESS)
@@ -311,7 +317,11 @@ def main():
                 "--max-clips",
                 str(args.max_clips),
                 "--time-per-loader",
-                str(args.time_per_loader),
+                str(
+                    args.reference_time
+                    if name == "pytorchvideo"
+                    else args.time_per_loader
+                ),
                 "--seed",
                 str(args.seed),
             ]
@@ -332,7 +342,8 @@ def main():
     print()
     print(
         "| loader | clips | clips/s | vs PyTorchVideo | CPU s/clip | "
-        "RSS first/peak/last (MiB) | RSS growth per 100 clips (MiB) |"
+        "RSS start / at 100 clips / peak / last (MiB) | "
+        "RSS slope after 100 clips (MiB per 100 clips) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for result in results:
@@ -341,18 +352,24 @@ def main():
             if reference
             else "-"
         )
-        samples = np.array(result["rss_samples"][1:], dtype=float)
-        if len(samples) >= 3:
-            slope = np.polyfit(samples[:, 0], samples[:, 1], 1)[0] * 100
-            growth = f"{slope:+.1f}"
+        samples = np.array(result["rss_samples"], dtype=float)
+        settled = samples[samples[:, 0] >= 100]
+        if len(settled) >= 3:  # after start-up and tf.data autotuning
+            slope = np.polyfit(settled[:, 0], settled[:, 1], 1)[0] * 100
+            growth = f"{slope:+.1f} (clips 100-{int(settled[-1, 0])})"
         else:
-            growth = "-"
+            growth = "too few clips"
+        at_100 = f"{settled[0, 1]:.0f}" if len(settled) else "-"
         print(
             f"| {result['loader']} | {result['clips']} | {result['clips_per_s']:.2f} | "
             f"{ratio} | {result['cpu_s_per_clip']:.3f} | "
-            f"{result['rss_first_mb']:.0f} / {result['rss_peak_mb']:.0f} / "
-            f"{result['rss_last_mb']:.0f} | {growth} |"
+            f"{result['rss_first_mb']:.0f} / {at_100} / {result['rss_peak_mb']:.0f}"
+            f" / {result['rss_last_mb']:.0f} | {growth} |"
         )
+    print()
+    for result in results:
+        trace = [f"{n}:{m:.0f}" for n, m in result["rss_samples"] if n % 100 == 0]
+        print(f"RSS (MiB) by clip, {result['loader']}: {' '.join(trace)}")
     print(f"clip shapes: { {r['loader']: r['clip_shape'] for r in results} }")
 
 
