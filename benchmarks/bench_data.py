@@ -237,7 +237,8 @@ def run_loader(name, paths, workers, max_clips, seconds, seed):
             samples.append((count, rss_mb()))
     elapsed = time.perf_counter() - start
     cpu = cpu_seconds() - cpu_start
-    samples.append((count, rss_mb()))
+    if count % 25:
+        samples.append((count, rss_mb()))
     result = {
         "loader": name,
         "clips": count,

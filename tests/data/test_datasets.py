@@ -354,3 +354,21 @@ def test_every_file_bad_raises_clear_errors(root):
 def test_bad_labels():
     with pytest.raises(ValueError, match="paths is empty"):
         VideoClipDataset([])
+
+
+def test_from_folder_and_from_list_pipelines(root, tmp_path, caplog):
+    config = small_config(num_clips=1, num_crops=1)
+    with caplog.at_level(logging.WARNING, logger="keras_slowfast"):
+        data = VideoClipDataset.from_folder(str(root), config=config)
+        labels = sorted(int(y) for _, y in data.build(False))
+    assert data.class_names == ["broken", "jump", "walk"] and data.num_classes == 3
+    # Good: broken/_good_source.mp4, jump/v2.mp4, jump/sub/short.avi, walk/v0, v1.
+    assert labels == [0, 1, 1, 2, 2]
+    assert data.stats.decoded == 5 and data.stats.skipped == 6
+    assert len(caplog.records) == 6
+
+    listing = tmp_path / "val.txt"
+    listing.write_text("walk/v0.avi walk\njump/v2.mp4 jump\n")
+    data = VideoClipDataset.from_list(str(listing), root=str(root), config=config)
+    assert data.class_names == ["jump", "walk"]
+    assert [int(y) for _, y in data.build(False)] == [1, 0]
