@@ -372,3 +372,38 @@ def test_from_folder_and_from_list_pipelines(root, tmp_path, caplog):
     data = VideoClipDataset.from_list(str(listing), root=str(root), config=config)
     assert data.class_names == ["jump", "walk"]
     assert [int(y) for _, y in data.build(False)] == [1, 0]
+
+
+def test_clips_train_and_evaluate_a_slowfast_model(root):
+    import keras  # noqa: PLC0415
+
+    from keras_slowfast import SlowFastNet  # noqa: PLC0415
+
+    model = SlowFastNet(
+        stage_depths=[1, 1, 1, 1],
+        alpha=4,
+        beta_inv=8,
+        num_frames=8,
+        num_classes=2,
+        image_size=None,
+    )
+    config = small_config(
+        train_short_side=(32, 40),
+        train_crop_size=32,
+        eval_short_side=32,
+        eval_crop_size=32,
+        num_clips=1,
+        num_crops=1,
+        input_convention=model.input_convention,
+    )
+    paths = [str(root / "walk" / "v0.avi"), str(root / "jump" / "v2.mp4")]
+    data = VideoClipDataset(paths, [0, 1], config=config)
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(data.build(True, batch_size=2), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert np.isfinite(history.history["loss"]).all()
+    loss = model.evaluate(data.build(False, batch_size=2), verbose=0)
+    assert np.isfinite(loss)
