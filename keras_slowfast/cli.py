@@ -12,6 +12,7 @@ import sys
 
 # command name -> module under keras_slowfast.commands
 COMMANDS = {
+    "convert": "convert",
     "demo": "demo",
     "info": "info",
 }

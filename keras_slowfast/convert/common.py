@@ -222,7 +222,7 @@ def model_targets(model):
 
 
 def _format_shape(shape):
-    return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+    return str(tuple(int(s) for s in shape))
 
 
 def assign_weights(model, arrays_by_target, keys_by_target, progress=True, skip=()):

@@ -23,7 +23,7 @@ _DEFAULTS = {
 
 
 def detect_source(keys):
-    """Guesses the naming scheme of a state dict: ``"pytorchvideo"`` or ``"pyslowfast"``.
+    """Guesses a state dict's naming scheme: ``"pytorchvideo"`` or ``"pyslowfast"``.
 
     Raises:
         ValueError: when the keys follow neither scheme.
