@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from keras_slowfast.convert import detect_source, map_state_dict, torch_to_keras
-from keras_slowfast.convert import pyslowfast, pytorchvideo
+from keras_slowfast.convert import (
+    detect_source,
+    map_state_dict,
+    pyslowfast,
+    pytorchvideo,
+    torch_to_keras,
+)
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,14 @@ def randomize(module, seed=0):
                     0.05 * torch.randn(sub.weight.shape, generator=generator)
                 )
                 sub.bias.copy_(0.1 * torch.randn(sub.bias.shape, generator=generator))
+        for sub in module.modules():
+            if isinstance(sub, TorchNonLocal):
+                # theta . phi sums over the inner channels; scale both by
+                # inner ** -0.5 so the (cubic) non-local output stays of the order of
+                # its input instead of compounding over the stacked blocks.
+                scale = sub.conv_theta.out_channels**-0.5
+                sub.conv_theta.weight.mul_(scale)
+                sub.conv_phi.weight.mul_(scale)
     return module.eval()
 
 
