@@ -212,12 +212,32 @@ def top_level_target(variable, layer):
     return path[index + 1 :]
 
 
-def model_targets(model):
-    """Maps target path -> Keras variable for every weight of ``model``."""
+# Top-level layer names the key rules address.
+ROOT_NAMES = re.compile(r"(slow|fast)_(stem|res[2-5])|fuse_(stem|res[2-4])|head")
+
+
+def model_targets(model, prefix=""):
+    """Maps target path -> Keras variable for every weight of ``model``.
+
+    A nested model is walked into: one named like a SlowFast part (``head``)
+    adds its name to the path, any other (a backbone inside a task model) is
+    transparent, so its layers keep their own top-level names.
+    """
+    import keras
+
     targets = {}
     for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            inner = (
+                prefix + layer.name + "/"
+                if ROOT_NAMES.fullmatch(layer.name)
+                else prefix
+            )
+            for target, variable in model_targets(layer, inner).items():
+                targets.setdefault(target, variable)
+            continue
         for variable in layer.weights:
-            targets.setdefault(top_level_target(variable, layer), variable)
+            targets.setdefault(prefix + top_level_target(variable, layer), variable)
     return targets
 
 

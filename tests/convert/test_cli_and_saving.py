@@ -40,7 +40,9 @@ def reference():
 def checkpoint(reference, tmp_path_factory):
     """A PySlowFast-style checkpoint file of the tiny reference model."""
     path = tmp_path_factory.mktemp("ckpt") / "tiny_slowfast.pyth"
-    state = {k: torch.from_numpy(v) for k, v in torch_named_state_dict(reference).items()}
+    state = {
+        k: torch.from_numpy(v) for k, v in torch_named_state_dict(reference).items()
+    }
     torch.save({"model_state": state, "epoch": 1}, path)
     return path
 
@@ -56,7 +58,8 @@ def test_converted_model_reloads_in_a_fresh_process(checkpoint, reference, tmp_p
         f"model = keras.saving.load_model({str(path)!r})\n"
         "assert type(model).__name__ == 'SlowFastNet', type(model)\n"
         f"clip = np.load({str(tmp_path / 'clip.npy')!r})\n"
-        f"np.save({str(tmp_path / 'out.npy')!r}, np.asarray(model(clip, training=False)))\n"
+        "out = np.asarray(model(clip, training=False))\n"
+        f"np.save({str(tmp_path / 'out.npy')!r}, out)\n"
         "print(model.input_convention)\n"
     )
     result = _python(["-c", code])
@@ -65,7 +68,9 @@ def test_converted_model_reloads_in_a_fresh_process(checkpoint, reference, tmp_p
     reloaded = np.load(tmp_path / "out.npy")
     expected = np.asarray(reference(clip, training=False))
     np.testing.assert_allclose(reloaded, expected, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(model(clip, training=False)), reloaded, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(model(clip, training=False)), reloaded, atol=1e-6
+    )
 
 
 def test_cli_convert_writes_a_keras_file(checkpoint, reference, tmp_path):

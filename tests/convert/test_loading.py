@@ -212,3 +212,23 @@ def test_importing_the_package_does_not_import_torch():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
+
+
+def test_a_nested_backbone_keeps_its_layer_names(reference, state):
+    """Task models that wrap a SlowFastNet load by the same rules."""
+    import keras
+
+    backbone = SlowFastNet(**{**TINY, "include_top": False, "pooling": None})
+    clip = keras.Input((8, 32, 32, 3))
+    slow, fast = backbone(clip)
+    pooled = keras.layers.Concatenate(name="concat")(
+        [
+            keras.layers.GlobalAveragePooling3D()(slow),
+            keras.layers.GlobalAveragePooling3D()(fast),
+        ]
+    )
+    head = keras.Sequential([keras.layers.Dense(5, name="proj")], name="head")
+    wrapper = keras.Model(clip, head(pooled))
+    assert load_state_dict(wrapper, state, progress=False) == len(wrapper.weights)
+    kernel = reference.get_layer("head").proj.kernel.numpy()
+    np.testing.assert_array_equal(head.layers[0].kernel.numpy(), kernel)

@@ -166,3 +166,23 @@ def test_pytorchvideo_detection_checkpoint_keys_load():
         keras_model.get_layer("head").proj.kernel.numpy(),
         torch_model.detection_head.proj.weight.detach().numpy().T,
     )
+
+
+@pytest.mark.large
+def test_pytorchvideo_slow_r50_single_pathway():
+    """PyTorchVideo's Slow-only ResNet (no ``multipathway_blocks`` level)."""
+    torch_model = pytorchvideo_models().hub.resnet.slow_r50(pretrained=False)
+    assert torch_model.blocks[5].pool.kernel_size == (8, 7, 7)
+    torch_model.blocks[5].pool = torch.nn.AvgPool3d((8, 2, 2), stride=1)
+    randomize(torch_model, seed=3)
+    keras_model = convert_checkpoint(torch_model.state_dict(), progress=False)
+    assert keras_model.pathways == "slow" and keras_model.num_frames == 8
+    clip = _clip(8)
+    with torch.no_grad():
+        expected = torch_model(torch.from_numpy(clip.transpose(0, 4, 1, 2, 3).copy()))
+    expected = expected.numpy()
+    actual = np.asarray(keras_model(clip, training=False))
+    difference = float(np.abs(actual - expected).max())
+    print(f"PyTorchVideo slow_r50: max |logit difference| = {difference:.2e}")
+    assert np.abs(expected).max() > 0.5
+    assert difference <= TOLERANCE
