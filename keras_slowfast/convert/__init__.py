@@ -12,6 +12,7 @@ from keras_slowfast.convert.common import (
 )
 from keras_slowfast.convert.converter import (
     SOURCES,
+    checkpoint_settings,
     convert_checkpoint,
     detect_source,
     infer_config,
@@ -21,6 +22,7 @@ from keras_slowfast.convert.converter import (
 
 __all__ = [
     "SOURCES",
+    "checkpoint_settings",
     "convert_checkpoint",
     "detect_source",
     "extract_state_dict",

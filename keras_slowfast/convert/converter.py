@@ -165,6 +165,48 @@ def infer_config(arrays_by_target):
     return config
 
 
+def checkpoint_settings(checkpoint):
+    """Settings recorded in a PySlowFast checkpoint's ``cfg`` entry.
+
+    PySlowFast stores its config as YAML text under ``cfg``; from it this reads
+    ``SLOWFAST.ALPHA``, ``DATA.NUM_FRAMES``, ``DATA.MEAN`` / ``DATA.STD`` and
+    ``DATA.REVERSE_INPUT_CHANNEL`` (BGR input). Checkpoints without a readable
+    ``cfg`` give an empty dict.
+
+    Returns:
+        dict with any of ``alpha``, ``num_frames``, ``input_convention``.
+    """
+    cfg = checkpoint.get("cfg") if isinstance(checkpoint, dict) else None
+    if isinstance(cfg, str):
+        try:
+            import yaml
+
+            cfg = yaml.safe_load(cfg)
+        except Exception as error:  # a cfg we cannot read is only a hint
+            logger.warning("ignoring the checkpoint's unreadable cfg (%s)", error)
+            return {}
+    if not isinstance(cfg, dict):
+        return {}
+    slowfast = cfg.get("SLOWFAST") or {}
+    data = cfg.get("DATA") or {}
+    settings, convention = {}, {}
+    if isinstance(slowfast.get("ALPHA"), int):
+        settings["alpha"] = slowfast["ALPHA"]
+    if isinstance(data.get("NUM_FRAMES"), int):
+        settings["num_frames"] = data["NUM_FRAMES"]
+    for key, name in (("MEAN", "mean"), ("STD", "std")):
+        values = data.get(key)
+        if isinstance(values, (list, tuple)) and len(values) == 3:
+            convention[name] = [float(v) for v in values]
+    if data.get("REVERSE_INPUT_CHANNEL") is True:
+        convention["channel_order"] = "bgr"
+    if convention:
+        settings["input_convention"] = convention
+    if settings:
+        logger.info("settings from the checkpoint's cfg: %s", settings)
+    return settings
+
+
 # Architecture values a preset and the checkpoint must agree on.
 _CHECKED = (
     "stage_depths",
@@ -175,7 +217,8 @@ _CHECKED = (
 )
 
 
-def _merge_config(inferred, preset):
+def _merge_config(inferred, preset, settings=None):
+    """defaults < preset < checkpoint cfg settings < shapes (checked vs preset)."""
     config = dict(_DEFAULTS[inferred["pathways"]])
     if preset is not None:
         from keras_slowfast.models.presets import preset_config
@@ -193,6 +236,11 @@ def _merge_config(inferred, preset):
                         f"has {key}={inferred[key]!r}; pick a matching preset or none"
                     )
         config.update(preset_values)
+    settings = dict(settings or {})
+    if inferred["pathways"] != "slowfast":
+        # A Slow-only model reads its frames directly; SLOWFAST.ALPHA is unused.
+        settings.pop("alpha", None)
+    config.update(settings)
     config.update(inferred)
     return config
 
@@ -241,9 +289,12 @@ def convert_checkpoint(
     ``preset`` or ``overrides`` and otherwise default to the 8x8 setting
     (alpha 4, 32 frames; 8 frames for a Slow-only checkpoint). Pass
     ``alpha=8`` (or ``preset="slowfast_4x16_r50"``) for a 4x16 checkpoint.
-    The model records the source's input convention (RGB in [0, 1], mean
-    0.45, std 0.225); override it with ``input_convention=`` (PySlowFast
-    Charades configs use ``channel_order="bgr"``).
+    A PySlowFast checkpoint's own ``cfg`` entry, when present, supplies
+    ``alpha``, ``num_frames`` and the input convention (see
+    ``checkpoint_settings``). The model records the source's input convention
+    (default: RGB in [0, 1], mean 0.45, std 0.225); override it with
+    ``input_convention=`` (PySlowFast Charades configs use
+    ``channel_order="bgr"``).
 
     Args:
         checkpoint: str, path or dict. A ``.pyth``/``.pt`` file, or a loaded
@@ -281,7 +332,9 @@ def convert_checkpoint(
     if not isinstance(checkpoint, dict):
         checkpoint = load_checkpoint(checkpoint, trust_checkpoint=trust_checkpoint)
     arrays, keys = map_state_dict(checkpoint, source)
-    config = _merge_config(infer_config(arrays), preset)
+    config = _merge_config(
+        infer_config(arrays), preset, checkpoint_settings(checkpoint)
+    )
     head_keys = [keys[t] for t in ("head/proj/kernel", "head/proj/bias") if t in keys]
     drop_head = False
     if num_classes is not None and config.get("num_classes") != int(num_classes):

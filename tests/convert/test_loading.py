@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from keras_slowfast.convert import (
+    checkpoint_settings,
     convert_checkpoint,
     infer_config,
     load_checkpoint,
@@ -232,3 +233,32 @@ def test_a_nested_backbone_keeps_its_layer_names(reference, state):
     assert load_state_dict(wrapper, state, progress=False) == len(wrapper.weights)
     kernel = reference.get_layer("head").proj.kernel.numpy()
     np.testing.assert_array_equal(head.layers[0].kernel.numpy(), kernel)
+
+
+def test_pyslowfast_cfg_supplies_alpha_frames_and_input_convention(state):
+    import yaml
+
+    cfg = yaml.safe_dump(
+        {
+            "SLOWFAST": {"ALPHA": 2, "BETA_INV": 8},
+            "DATA": {
+                "NUM_FRAMES": 16,
+                "MEAN": [0.5, 0.4, 0.3],
+                "STD": [0.2, 0.2, 0.2],
+                "REVERSE_INPUT_CHANNEL": True,
+            },
+        }
+    )
+    assert checkpoint_settings({"cfg": "not: [valid"}) == {}
+    checkpoint = {"model_state": state, "cfg": cfg}
+    assert checkpoint_settings(checkpoint)["alpha"] == 2
+    model = convert_checkpoint(checkpoint, progress=False)
+    assert (model.alpha, model.num_frames) == (2, 16)
+    assert model.input_convention == {
+        "mean": [0.5, 0.4, 0.3],
+        "std": [0.2, 0.2, 0.2],
+        "channel_order": "bgr",
+    }
+    # Explicit arguments still win.
+    model = convert_checkpoint(checkpoint, alpha=4, num_frames=8, progress=False)
+    assert (model.alpha, model.num_frames) == (4, 8)
