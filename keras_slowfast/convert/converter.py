@@ -169,12 +169,14 @@ def checkpoint_settings(checkpoint):
     """Settings recorded in a PySlowFast checkpoint's ``cfg`` entry.
 
     PySlowFast stores its config as YAML text under ``cfg``; from it this reads
-    ``SLOWFAST.ALPHA``, ``DATA.NUM_FRAMES``, ``DATA.MEAN`` / ``DATA.STD`` and
-    ``DATA.REVERSE_INPUT_CHANNEL`` (BGR input). Checkpoints without a readable
-    ``cfg`` give an empty dict.
+    ``SLOWFAST.ALPHA``, ``DATA.NUM_FRAMES``, ``DATA.MEAN`` / ``DATA.STD``,
+    ``DATA.REVERSE_INPUT_CHANNEL`` (BGR input) and ``NONLOCAL.INSTANTIATION``
+    (the non-local affinity, which the weights cannot show). Checkpoints
+    without a readable ``cfg`` give an empty dict.
 
     Returns:
-        dict with any of ``alpha``, ``num_frames``, ``input_convention``.
+        dict with any of ``alpha``, ``num_frames``, ``nonlocal_affinity``,
+        ``input_convention``.
     """
     cfg = checkpoint.get("cfg") if isinstance(checkpoint, dict) else None
     if isinstance(cfg, str):
@@ -192,6 +194,9 @@ def checkpoint_settings(checkpoint):
     settings, convention = {}, {}
     if isinstance(slowfast.get("ALPHA"), int):
         settings["alpha"] = slowfast["ALPHA"]
+    instantiation = (cfg.get("NONLOCAL") or {}).get("INSTANTIATION")
+    if instantiation in ("dot_product", "softmax"):
+        settings["nonlocal_affinity"] = instantiation
     if isinstance(data.get("NUM_FRAMES"), int):
         settings["num_frames"] = data["NUM_FRAMES"]
     for key, name in (("MEAN", "mean"), ("STD", "std")):

@@ -15,6 +15,9 @@ from keras_slowfast.convert import convert_checkpoint
 from keras_slowfast.models.slowfast import SlowFastNet
 from tests.convert.tiny import random_clip, tiny_model, torch_named_state_dict
 
+# These tests read and write torch checkpoints (the "torch" extra).
+pytestmark = pytest.mark.torch
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

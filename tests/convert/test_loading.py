@@ -19,6 +19,9 @@ from keras_slowfast.convert import (
 from keras_slowfast.models.slowfast import SlowFastNet
 from tests.convert.tiny import TINY, random_clip, tiny_model, torch_named_state_dict
 
+# These tests read and write torch checkpoints (the "torch" extra).
+pytestmark = pytest.mark.torch
+
 
 class NotATensor:
     """A custom object: pickling it makes a checkpoint unsafe to load."""
@@ -241,6 +244,7 @@ def test_pyslowfast_cfg_supplies_alpha_frames_and_input_convention(state):
     cfg = yaml.safe_dump(
         {
             "SLOWFAST": {"ALPHA": 2, "BETA_INV": 8},
+            "NONLOCAL": {"INSTANTIATION": "softmax"},
             "DATA": {
                 "NUM_FRAMES": 16,
                 "MEAN": [0.5, 0.4, 0.3],
@@ -254,6 +258,7 @@ def test_pyslowfast_cfg_supplies_alpha_frames_and_input_convention(state):
     assert checkpoint_settings(checkpoint)["alpha"] == 2
     model = convert_checkpoint(checkpoint, progress=False)
     assert (model.alpha, model.num_frames) == (2, 16)
+    assert model.nonlocal_affinity == "softmax"
     assert model.input_convention == {
         "mean": [0.5, 0.4, 0.3],
         "std": [0.2, 0.2, 0.2],

@@ -25,6 +25,9 @@ from tests.convert.torch_reference import (
     torch_logits,
 )
 
+# These tests read and write torch checkpoints (the "torch" extra).
+pytestmark = pytest.mark.torch
+
 SIZE = 64  # final feature maps 2x2
 TOLERANCE = 1e-4
 
