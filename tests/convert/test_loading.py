@@ -267,3 +267,17 @@ def test_pyslowfast_cfg_supplies_alpha_frames_and_input_convention(state):
     # Explicit arguments still win.
     model = convert_checkpoint(checkpoint, alpha=4, num_frames=8, progress=False)
     assert (model.alpha, model.num_frames) == (4, 8)
+
+
+def test_include_top_false_gives_a_feature_extractor(caplog, reference, state):
+    with caplog.at_level(logging.WARNING, logger="keras_slowfast"):
+        model = convert_checkpoint(
+            state, num_frames=8, include_top=False, progress=False
+        )
+    assert "include_top=False" in caplog.text
+    features = _outputs(model, random_clip())
+    assert features.shape == (2, 2048 + 256)
+    np.testing.assert_array_equal(
+        model.get_layer("fast_res5").blocks[0].conv_a.conv.kernel.numpy(),
+        reference.get_layer("fast_res5").blocks[0].conv_a.conv.kernel.numpy(),
+    )
