@@ -150,7 +150,13 @@ def load_checkpoint(path, trust_checkpoint=False):
                 "unpickle it fully; unpickling can run code stored in the file."
             ) from None
         logger.warning("%s: fully unpickling a trusted checkpoint", path)
-        return torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except RuntimeError:
+            # A plain pickle (not written by torch.save), e.g. a Caffe2 .pkl of
+            # the PySlowFast model zoo; extract_state_dict then says what it is.
+            with open(path, "rb") as file:
+                return pickle.load(file, encoding="latin1")
     except (RuntimeError, EOFError, OSError) as error:
         raise ValueError(f"{path}: not a readable torch checkpoint ({error})") from None
 

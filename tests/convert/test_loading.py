@@ -281,3 +281,15 @@ def test_include_top_false_gives_a_feature_extractor(caplog, reference, state):
         model.get_layer("fast_res5").blocks[0].conv_a.conv.kernel.numpy(),
         reference.get_layer("fast_res5").blocks[0].conv_a.conv.kernel.numpy(),
     )
+
+
+def test_a_caffe2_pickle_is_named_as_such(tmp_path):
+    import pickle
+
+    path = tmp_path / "SLOWFAST_8x8_R50.pkl"
+    with open(path, "wb") as file:
+        pickle.dump({"blobs": {"conv1_w": np.zeros((64, 3, 1, 7, 7))}}, file)
+    with pytest.raises(ValueError, match="trust_checkpoint=True"):
+        convert_checkpoint(str(path), progress=False)
+    with pytest.raises(ValueError, match="Caffe2 checkpoint"):
+        convert_checkpoint(str(path), trust_checkpoint=True, progress=False)
