@@ -4,6 +4,7 @@ The model code (``layers``, ``models``) uses ``keras.ops`` only and runs on any
 Keras backend; data loading, training, evaluation and export use TensorFlow.
 """
 
+from keras_slowfast.convert import convert_checkpoint
 from keras_slowfast.models import (
     DetectionBinaryCrossentropy,
     FastOnly,
@@ -32,6 +33,7 @@ __all__ = [
     "SlowFastR50Detection",
     "SlowFastR101",
     "SlowOnly",
+    "convert_checkpoint",
     "count_flops",
     "count_params",
     "from_preset",

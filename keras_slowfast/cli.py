@@ -13,6 +13,7 @@ import sys
 # command name -> module under keras_slowfast.commands
 COMMANDS = {
     "ava-eval": "ava_eval",
+    "convert": "convert",
     "demo": "demo",
     "detect": "detect",
     "info": "info",
