@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import keras_slowfast as ks
+from keras_slowfast.convert import extract_state_dict, load_state_dict
 from keras_slowfast.layers import DetectionHead, box_mask
 from keras_slowfast.models import (
     DetectionBinaryCrossentropy,
@@ -252,52 +253,10 @@ def _pytorchvideo():
     return hub
 
 
-def _copy_conv_bn(target, conv, norm):
-    """Torch Conv3d + BatchNorm3d -> our ConvBN3D (kernels to t, h, w, in, out)."""
-    target.conv.kernel.assign(conv.weight.detach().permute(2, 3, 4, 1, 0).numpy())
-    target.bn.gamma.assign(norm.weight.detach().numpy())
-    target.bn.beta.assign(norm.bias.detach().numpy())
-    target.bn.moving_mean.assign(norm.running_mean.numpy())
-    target.bn.moving_variance.assign(norm.running_var.numpy())
-
-
-def _copy_pytorchvideo_detector(model, reference):
-    """Copies PyTorchVideo ``slowfast_r50_detection`` weights into our detector."""
-    blocks = reference.model.blocks
-    for p, pathway in enumerate(("slow", "fast")):
-        stem = blocks[0].multipathway_blocks[p]
-        _copy_conv_bn(model.get_layer(f"{pathway}_stem").conv, stem.conv, stem.norm)
-        for stage in range(4):
-            torch_stage = blocks[stage + 1].multipathway_blocks[p]
-            ours = model.get_layer(f"{pathway}_res{stage + 2}")
-            for block, torch_block in zip(
-                ours.blocks, torch_stage.res_blocks, strict=True
-            ):
-                if block.shortcut is not None:
-                    _copy_conv_bn(
-                        block.shortcut,
-                        torch_block.branch1_conv,
-                        torch_block.branch1_norm,
-                    )
-                branch = torch_block.branch2
-                for name in ("a", "b", "c"):
-                    _copy_conv_bn(
-                        getattr(block, f"conv_{name}"),
-                        getattr(branch, f"conv_{name}"),
-                        getattr(branch, f"norm_{name}"),
-                    )
-    for stage, name in enumerate(("fuse_stem", "fuse_res2", "fuse_res3", "fuse_res4")):
-        fusion = blocks[stage].multipathway_fusion
-        _copy_conv_bn(model.get_layer(name).conv, fusion.conv_fast_to_slow, fusion.norm)
-    proj = reference.detection_head.proj
-    model.get_layer("head").proj.kernel.assign(proj.weight.detach().numpy().T)
-    model.get_layer("head").proj.bias.assign(proj.bias.detach().numpy())
-
-
 @pytest.mark.large
 @pytest.mark.torch
 def test_matches_pytorchvideo_detection_model():
-    """Same weights, clip and boxes -> the same logits as PyTorchVideo's model.
+    """A converted random checkpoint gives PyTorchVideo's logits on clip + boxes.
 
     Compared before the sigmoid (``head_activation=None`` on both sides), as
     random weights saturate it.
@@ -323,7 +282,11 @@ def test_matches_pytorchvideo_detection_model():
     reference.eval()
 
     model = ks.SlowFastR50Detection(num_classes=6, num_frames=8, head_activation=None)
-    _copy_pytorchvideo_detector(model, reference)
+    # The checkpoint layout of PyTorchVideo's AVA model (``model.`` backbone,
+    # ``detection_head.proj``), converted by keras_slowfast.convert.
+    checkpoint = {"model_state": reference.state_dict()}
+    assert any(k.startswith("detection_head.proj") for k in checkpoint["model_state"])
+    load_state_dict(model, extract_state_dict(checkpoint), progress=False)
 
     rng = np.random.default_rng(0)
     video = rng.normal(size=(2, 8, 96, 96, 3)).astype("float32")
