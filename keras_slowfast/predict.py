@@ -1,0 +1,374 @@
+"""Classify a whole video: sliding-window or multi-view inference with top-k.
+
+``predict_video`` decodes a video window by window (only the frames a window
+samples), preprocesses each view exactly like the exported SavedModel's
+``serving_default`` signature (short-side resize, crop, normalization from the
+model's ``input_convention``), and returns the top-k classes of every window
+and of the whole video (mean of the window probabilities).
+"""
+
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_slowfast.data.decode import VideoDecodeError, probe_video, read_frames
+from keras_slowfast.export.preprocessing import check_sizes, preprocess_video
+from keras_slowfast.export.saved_model import (
+    _resolve_activation,
+    is_detection_model,
+    load_label_map,
+)
+
+# Crop positions along each axis for 1- and 3-crop testing (PySlowFast: left,
+# center, right of the long side after the short-side resize).
+CROP_POSITIONS = {1: (0.5,), 3: (0.0, 0.5, 1.0)}
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def load_model(weights, preset=None, **overrides):
+    """Loads a model for inference from a ``.keras`` file or preset + weights.
+
+    Args:
+        weights: str. A ``.keras`` model file, or a ``.weights.h5`` file whose
+            architecture is given by ``preset``.
+        preset: str or None. Preset name (see ``keras_slowfast.preset_names()``),
+            needed with ``.weights.h5``.
+        **overrides: preset overrides, e.g. ``num_classes=10``.
+
+    Returns:
+        The Keras model.
+
+    Raises:
+        FileNotFoundError: ``weights`` does not exist.
+        ValueError: the file type is unknown, the preset is missing, or the
+            file does not load.
+    """
+    weights = os.fspath(weights)
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(f"weights {weights}: file not found")
+    if weights.endswith(".keras"):
+        if preset is not None:
+            raise ValueError(
+                f"weights {weights} is a whole .keras model; drop --preset {preset}"
+            )
+        try:
+            return keras.saving.load_model(weights, compile=False)
+        except Exception as error:  # noqa: BLE001 - reported as one line
+            raise ValueError(f"weights {weights}: cannot load ({error})") from None
+    if weights.endswith(".weights.h5"):
+        if preset is None:
+            raise ValueError(
+                f"weights {weights} holds only weights; give the architecture "
+                "with --preset NAME"
+            )
+        from keras_slowfast.models import from_preset
+
+        model = from_preset(preset, **overrides)
+        try:
+            model.load_weights(weights)
+        except Exception as error:  # noqa: BLE001 - reported as one line
+            raise ValueError(
+                f"weights {weights}: do not fit preset {preset!r} ({error})"
+            ) from None
+        return model
+    raise ValueError(
+        f"weights {weights}: expected a .keras model file or a .weights.h5 file"
+    )
+
+
+def window_starts(num_frames, span, *, num_clips=None, window_stride=None):
+    """First frame of each window over a video of ``num_frames`` frames.
+
+    Args:
+        num_frames: int. Frames in the video.
+        span: int. Frames one window covers.
+        num_clips: int or None. Multi-view testing: this many windows spread
+            uniformly from the first to the last possible start (one window is
+            centered).
+        window_stride: int or None. Sliding windows: distance between starts
+            (default: ``span``, windows side by side); a last window is added
+            so the end of the video is covered.
+
+    Returns:
+        list of ints.
+    """
+    last = num_frames - span
+    if last < 0:
+        raise ValueError(f"a window of {span} frames does not fit {num_frames} frames")
+    if num_clips is not None:
+        if num_clips < 1:
+            raise ValueError(f"num_clips={num_clips} must be >= 1")
+        if num_clips == 1:
+            return [last // 2]
+        return sorted({int(round(s)) for s in np.linspace(0, last, num_clips)})
+    stride = span if window_stride is None else int(window_stride)
+    if stride < 1:
+        raise ValueError(f"window_stride={stride} must be >= 1")
+    starts = list(range(0, last + 1, stride))
+    if starts[-1] != last:
+        starts.append(last)
+    return starts
+
+
+def _check_not_image(path):
+    if str(path).lower().endswith(IMAGE_EXTENSIONS):
+        raise VideoDecodeError(path, "is an image file, expected a video")
+    if os.path.isfile(path):
+        import cv2
+
+        try:
+            is_image = cv2.haveImageReader(str(path))
+        except cv2.error:
+            is_image = False
+        if is_image:
+            raise VideoDecodeError(path, "is an image file, expected a video")
+
+
+def _top_k(probabilities, k, labels):
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [
+        {
+            "id": int(i),
+            "name": labels[i] if labels is not None else str(int(i)),
+            "score": float(probabilities[i]),
+        }
+        for i in order
+    ]
+
+
+def predict_video(
+    model,
+    path,
+    *,
+    sampling_rate=2,
+    num_clips=None,
+    window_stride=None,
+    num_crops=1,
+    short_side=256,
+    crop_size=224,
+    top_k=5,
+    labels=None,
+    batch_size=4,
+    output_activation="auto",
+    verbose=1,
+):
+    """Classifies a whole video with sliding windows or uniformly spaced clips.
+
+    Each window samples the model's ``num_frames`` frames every
+    ``sampling_rate`` frames; each window is seen as ``num_crops`` spatial
+    views whose probabilities are averaged; the video's probabilities are the
+    mean over windows (the 30-view test protocol is ``num_clips=10,
+    num_crops=3``).
+
+    Args:
+        model: a video classifier taking ``(batch, num_frames, H, W, 3)``
+            normalized clips (e.g. ``SlowFastNet``).
+        path: str. The video file.
+        sampling_rate: int. Frame step inside a window.
+        num_clips: int or None. Multi-view mode: this many uniformly spaced
+            windows. None: sliding windows.
+        window_stride: int or None. Frames between sliding windows (default:
+            the window span, no overlap).
+        num_crops: int. 1 (center) or 3 (both ends and center of the long side).
+        short_side: int or None. Short side after resizing.
+        crop_size: int or None. Square crop side; None uses the model's fixed
+            ``image_size`` if it has one, else skips cropping.
+        top_k: int. Classes reported per window and for the video.
+        labels: list of names, a label map file, or None (names are ids).
+        batch_size: int. Views per model call.
+        output_activation: ``"auto"``, ``"softmax"``, ``"sigmoid"`` or
+            ``"none"``, as in ``export_saved_model``.
+        verbose: int. 1 shows a progress bar over the windows.
+
+    Returns:
+        dict (JSON-ready except ``probabilities``, a numpy array): ``path``,
+        ``num_frames``, ``fps``, ``windows`` (each with ``start_frame``,
+        ``end_frame``, ``start_time``, ``end_time``, ``top_k``), ``top_k`` and
+        ``probabilities`` for the whole video. ``top_k`` entries are dicts
+        ``{"id", "name", "score"}``.
+
+    Raises:
+        VideoDecodeError: the file is missing, an image, or not decodable.
+        ValueError: bad arguments, or the video is shorter than one window.
+    """
+    if is_detection_model(model):
+        raise ValueError(
+            "predict_video classifies clips; a detection model also needs boxes"
+        )
+    if num_crops not in CROP_POSITIONS:
+        raise ValueError(f"num_crops={num_crops} must be 1 or 3")
+    sampling_rate = int(sampling_rate)
+    if sampling_rate < 1:
+        raise ValueError(f"sampling_rate={sampling_rate} must be >= 1")
+    batch_size = int(batch_size)
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    image_size = tuple(model.inputs[0].shape[2:4])
+    if crop_size is None and None not in image_size:
+        crop_size = image_size[0]
+    short_side, crop_size = check_sizes(short_side, crop_size)
+    if isinstance(labels, (str, os.PathLike)):
+        labels = load_label_map(labels)
+    num_classes = int(model.outputs[0].shape[-1])
+    if labels is not None and len(labels) != num_classes:
+        raise ValueError(
+            f"the label map has {len(labels)} names, the model {num_classes} classes"
+        )
+    activation = _resolve_activation(model, output_activation)
+    convention = getattr(model, "input_convention", None)
+    num_frames = int(model.inputs[0].shape[1])
+
+    path = os.fspath(path)
+    _check_not_image(path)
+    info = probe_video(path)
+    span = (num_frames - 1) * sampling_rate + 1
+    if info.num_frames < span:
+        raise VideoDecodeError(
+            path,
+            f"too short: {info.num_frames} frames, one window needs {span} "
+            f"({num_frames} frames every {sampling_rate}); lower --sampling-rate",
+        )
+    starts = window_starts(
+        info.num_frames, span, num_clips=num_clips, window_stride=window_stride
+    )
+    positions = CROP_POSITIONS[num_crops]
+    progbar = keras.utils.Progbar(len(starts), unit_name="window") if verbose else None
+
+    pending = []  # views waiting for a model call
+
+    def flush():
+        views = np.concatenate(pending)
+        pending.clear()
+        scores = np.asarray(model(views, training=False), dtype=np.float32)
+        if activation == "softmax":
+            scores = np.asarray(tf.nn.softmax(scores, axis=-1))
+        elif activation == "sigmoid":
+            scores = np.asarray(tf.sigmoid(scores))
+        return scores
+
+    scores_per_view = []
+    for done, start in enumerate(starts, 1):
+        indices = start + sampling_rate * np.arange(num_frames)
+        frames = read_frames(path, indices)[None]
+        for position in positions:
+            pending.append(
+                np.asarray(
+                    preprocess_video(
+                        frames,
+                        short_side=short_side,
+                        crop_size=crop_size,
+                        input_convention=convention,
+                        crop_position=position,
+                    )
+                )
+            )
+            if len(pending) >= batch_size:
+                scores_per_view.append(flush())
+        if progbar is not None:
+            progbar.update(done)
+    if pending:
+        scores_per_view.append(flush())
+    scores = np.concatenate(scores_per_view).reshape(len(starts), len(positions), -1)
+    window_probabilities = scores.mean(axis=1)
+    video_probabilities = window_probabilities.mean(axis=0)
+
+    k = min(int(top_k), num_classes)
+    fps = info.fps or 0.0
+
+    def seconds(frame):
+        return round(frame / fps, 3) if fps else None
+
+    windows = []
+    for start, probabilities in zip(starts, window_probabilities, strict=True):
+        end = start + span - 1
+        windows.append(
+            {
+                "start_frame": int(start),
+                "end_frame": int(end),
+                "start_time": seconds(start),
+                "end_time": seconds(end + 1),
+                "top_k": _top_k(probabilities, k, labels),
+            }
+        )
+    return {
+        "path": path,
+        "num_frames": info.num_frames,
+        "fps": fps if math.isfinite(fps) else None,
+        "windows": windows,
+        "top_k": _top_k(video_probabilities, k, labels),
+        "probabilities": video_probabilities,
+    }
+
+
+def format_table(result):
+    """A plain-text table of one ``predict_video`` result."""
+    lines = [
+        f"{result['path']}  ({result['num_frames']} frames, {result['fps']:g} fps)"
+    ]
+    lines.append(f"  {'window':>17s}  {'seconds':>15s}  top classes")
+    for window in result["windows"]:
+        frames = f"{window['start_frame']}-{window['end_frame']}"
+        if window["start_time"] is None:
+            seconds = "-"
+        else:
+            seconds = f"{window['start_time']:.2f}-{window['end_time']:.2f}"
+        classes = ", ".join(f"{c['name']} {c['score']:.3f}" for c in window["top_k"])
+        lines.append(f"  {frames:>17s}  {seconds:>15s}  {classes}")
+    classes = ", ".join(f"{c['name']} {c['score']:.3f}" for c in result["top_k"])
+    lines.append(f"  {'whole video':>17s}  {'':>15s}  {classes}")
+    return "\n".join(lines)
+
+
+def to_json(result):
+    """The result as JSON-serializable data (probabilities as a list)."""
+    return {**result, "probabilities": [float(p) for p in result["probabilities"]]}
+
+
+def csv_rows(result):
+    """CSV rows: video, window, start/end frame and time, rank, id, name, score."""
+    rows = []
+    entries = [(str(i), w) for i, w in enumerate(result["windows"])]
+    whole = {
+        "start_frame": 0,
+        "end_frame": result["num_frames"] - 1,
+        "start_time": 0.0 if result["fps"] else None,
+        "end_time": round(result["num_frames"] / result["fps"], 3)
+        if result["fps"]
+        else None,
+        "top_k": result["top_k"],
+    }
+    entries.append(("video", whole))
+    for name, window in entries:
+        for rank, entry in enumerate(window["top_k"], 1):
+            rows.append(
+                [
+                    result["path"],
+                    name,
+                    window["start_frame"],
+                    window["end_frame"],
+                    window["start_time"],
+                    window["end_time"],
+                    rank,
+                    entry["id"],
+                    entry["name"],
+                    f"{entry['score']:.6f}",
+                ]
+            )
+    return rows
+
+
+CSV_HEADER = [
+    "video",
+    "window",
+    "start_frame",
+    "end_frame",
+    "start_time",
+    "end_time",
+    "rank",
+    "class_id",
+    "class_name",
+    "score",
+]
