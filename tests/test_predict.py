@@ -244,3 +244,14 @@ def test_load_model_from_preset_and_weights_file(tmp_path):
     model.save(keras_path)
     with pytest.raises(ValueError, match="drop --preset"):
         load_model(keras_path, "slow_4x16_r50")
+
+
+def test_top_level_names_resolve_lazily():
+    import keras_slowfast
+    from keras_slowfast.export import saved_model
+    from keras_slowfast.predict import predict_video as defined
+
+    assert keras_slowfast.predict_video is defined
+    assert keras_slowfast.export_saved_model is saved_model.export_saved_model
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        keras_slowfast.nothing  # noqa: B018
