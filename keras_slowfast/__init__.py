@@ -34,6 +34,7 @@ def __getattr__(name):
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'keras_slowfast' has no attribute {name!r}")
 
+
 __all__ = [
     "FastOnly",
     "SlowFast",
