@@ -139,6 +139,75 @@ def _top_k(probabilities, k, labels):
     ]
 
 
+class _ClipClassifier:
+    """Argument checks, view preparation and scoring shared by the predictors."""
+
+    def __init__(
+        self,
+        model,
+        *,
+        sampling_rate,
+        num_crops,
+        short_side,
+        crop_size,
+        labels,
+        output_activation,
+    ):
+        if is_detection_model(model):
+            raise ValueError(
+                "video prediction classifies clips; a detection model also needs boxes"
+            )
+        if num_crops not in CROP_POSITIONS:
+            raise ValueError(f"num_crops={num_crops} must be 1 or 3")
+        self.sampling_rate = int(sampling_rate)
+        if self.sampling_rate < 1:
+            raise ValueError(f"sampling_rate={sampling_rate} must be >= 1")
+        image_size = tuple(model.inputs[0].shape[2:4])
+        if crop_size is None and None not in image_size:
+            crop_size = image_size[0]
+        self.short_side, self.crop_size = check_sizes(short_side, crop_size)
+        if isinstance(labels, (str, os.PathLike)):
+            labels = load_label_map(labels)
+        self.num_classes = int(model.outputs[0].shape[-1])
+        if labels is not None and len(labels) != self.num_classes:
+            raise ValueError(
+                f"the label map has {len(labels)} names, the model "
+                f"{self.num_classes} classes"
+            )
+        self.labels = labels
+        self.model = model
+        self.activation = _resolve_activation(model, output_activation)
+        self.convention = getattr(model, "input_convention", None)
+        self.num_frames = int(model.inputs[0].shape[1])
+        self.span = (self.num_frames - 1) * self.sampling_rate + 1
+        self.positions = CROP_POSITIONS[num_crops]
+
+    def views(self, frames):
+        """uint8 ``(num_frames, H, W, 3)`` -> one normalized clip per crop."""
+        return [
+            np.asarray(
+                preprocess_video(
+                    frames[None],
+                    short_side=self.short_side,
+                    crop_size=self.crop_size,
+                    input_convention=self.convention,
+                    crop_position=position,
+                )
+            )
+            for position in self.positions
+        ]
+
+    def scores(self, views):
+        """Class probabilities ``(len(views), classes)`` of a list of clips."""
+        batch = np.concatenate(views)
+        scores = np.asarray(self.model.predict_on_batch(batch), dtype=np.float32)
+        if self.activation == "softmax":
+            scores = np.asarray(tf.nn.softmax(scores, axis=-1))
+        elif self.activation == "sigmoid":
+            scores = np.asarray(tf.sigmoid(scores))
+        return scores
+
+
 def predict_video(
     model,
     path,
@@ -194,37 +263,25 @@ def predict_video(
         VideoDecodeError: the file is missing, an image, or not decodable.
         ValueError: bad arguments, or the video is shorter than one window.
     """
-    if is_detection_model(model):
-        raise ValueError(
-            "predict_video classifies clips; a detection model also needs boxes"
-        )
-    if num_crops not in CROP_POSITIONS:
-        raise ValueError(f"num_crops={num_crops} must be 1 or 3")
-    sampling_rate = int(sampling_rate)
-    if sampling_rate < 1:
-        raise ValueError(f"sampling_rate={sampling_rate} must be >= 1")
+    classifier = _ClipClassifier(
+        model,
+        sampling_rate=sampling_rate,
+        num_crops=num_crops,
+        short_side=short_side,
+        crop_size=crop_size,
+        labels=labels,
+        output_activation=output_activation,
+    )
     batch_size = int(batch_size)
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
-    image_size = tuple(model.inputs[0].shape[2:4])
-    if crop_size is None and None not in image_size:
-        crop_size = image_size[0]
-    short_side, crop_size = check_sizes(short_side, crop_size)
-    if isinstance(labels, (str, os.PathLike)):
-        labels = load_label_map(labels)
-    num_classes = int(model.outputs[0].shape[-1])
-    if labels is not None and len(labels) != num_classes:
-        raise ValueError(
-            f"the label map has {len(labels)} names, the model {num_classes} classes"
-        )
-    activation = _resolve_activation(model, output_activation)
-    convention = getattr(model, "input_convention", None)
-    num_frames = int(model.inputs[0].shape[1])
+    num_frames, span, labels = classifier.num_frames, classifier.span, classifier.labels
+    num_classes = classifier.num_classes
+    sampling_rate = classifier.sampling_rate
 
     path = os.fspath(path)
     _check_not_image(path)
     info = probe_video(path)
-    span = (num_frames - 1) * sampling_rate + 1
     if info.num_frames < span:
         raise VideoDecodeError(
             path,
@@ -234,44 +291,22 @@ def predict_video(
     starts = window_starts(
         info.num_frames, span, num_clips=num_clips, window_stride=window_stride
     )
-    positions = CROP_POSITIONS[num_crops]
+    num_views = len(classifier.positions)
     progbar = keras.utils.Progbar(len(starts), unit_name="window") if verbose else None
 
     pending = []  # views waiting for a model call
-
-    def flush():
-        views = np.concatenate(pending)
-        pending.clear()
-        scores = np.asarray(model(views, training=False), dtype=np.float32)
-        if activation == "softmax":
-            scores = np.asarray(tf.nn.softmax(scores, axis=-1))
-        elif activation == "sigmoid":
-            scores = np.asarray(tf.sigmoid(scores))
-        return scores
-
     scores_per_view = []
     for done, start in enumerate(starts, 1):
         indices = start + sampling_rate * np.arange(num_frames)
-        frames = read_frames(path, indices)[None]
-        for position in positions:
-            pending.append(
-                np.asarray(
-                    preprocess_video(
-                        frames,
-                        short_side=short_side,
-                        crop_size=crop_size,
-                        input_convention=convention,
-                        crop_position=position,
-                    )
-                )
-            )
-            if len(pending) >= batch_size:
-                scores_per_view.append(flush())
+        pending.extend(classifier.views(read_frames(path, indices)))
+        if len(pending) >= batch_size:
+            scores_per_view.append(classifier.scores(pending))
+            pending = []
         if progbar is not None:
             progbar.update(done)
     if pending:
-        scores_per_view.append(flush())
-    scores = np.concatenate(scores_per_view).reshape(len(starts), len(positions), -1)
+        scores_per_view.append(classifier.scores(pending))
+    scores = np.concatenate(scores_per_view).reshape(len(starts), num_views, -1)
     window_probabilities = scores.mean(axis=1)
     video_probabilities = window_probabilities.mean(axis=0)
 
@@ -301,6 +336,97 @@ def predict_video(
         "top_k": _top_k(video_probabilities, k, labels),
         "probabilities": video_probabilities,
     }
+
+
+def predict_stream(
+    model,
+    source,
+    *,
+    sampling_rate=2,
+    every=None,
+    num_crops=1,
+    short_side=256,
+    crop_size=224,
+    top_k=5,
+    labels=None,
+    max_windows=None,
+    output_activation="auto",
+):
+    """Classifies a live stream (camera, URL or file) with a rolling frame buffer.
+
+    Frames are read one by one into a buffer holding one window (``(num_frames
+    - 1) * sampling_rate + 1`` frames); every ``every`` new frames the
+    buffered window is classified. A generator: iterate it and stop when you
+    like (or pass ``max_windows``).
+
+    Args:
+        model: a video classifier, as for ``predict_video``.
+        source: int or str. Camera index (``0``), stream URL or video file,
+            anything ``cv2.VideoCapture`` opens.
+        sampling_rate: int. Frame step inside a window.
+        every: int or None. New frames between predictions (default: half a
+            window, so windows overlap by half).
+        num_crops, short_side, crop_size, top_k, labels, output_activation: as
+            for ``predict_video``.
+        max_windows: int or None. Stop after this many predictions.
+
+    Yields:
+        dict with ``start_frame``, ``end_frame`` (frame counters since the
+        stream opened), ``top_k`` and ``probabilities`` (numpy array).
+
+    Raises:
+        ValueError: the source cannot be opened, or a bad argument.
+    """
+    import collections
+
+    import cv2
+
+    classifier = _ClipClassifier(
+        model,
+        sampling_rate=sampling_rate,
+        num_crops=num_crops,
+        short_side=short_side,
+        crop_size=crop_size,
+        labels=labels,
+        output_activation=output_activation,
+    )
+    span = classifier.span
+    every = max(span // 2, 1) if every is None else int(every)
+    if every < 1:
+        raise ValueError(f"every={every} must be >= 1")
+    k = min(int(top_k), classifier.num_classes)
+    if isinstance(source, str) and not source.isdigit() and "://" not in source:
+        _check_not_image(source)
+        if not os.path.exists(source):
+            raise VideoDecodeError(source, "file not found")
+    capture = cv2.VideoCapture(int(source) if str(source).isdigit() else source)
+    if not capture.isOpened():
+        capture.release()
+        raise ValueError(f"stream {source}: cannot open (no camera or bad URL)")
+    buffer = collections.deque(maxlen=span)
+    frame_index, since_last, produced = -1, 0, 0
+    try:
+        while max_windows is None or produced < max_windows:
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                break
+            frame_index += 1
+            since_last += 1
+            buffer.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            if len(buffer) < span or (produced and since_last < every):
+                continue
+            since_last = 0
+            frames = np.stack(list(buffer)[:: classifier.sampling_rate])
+            probabilities = classifier.scores(classifier.views(frames)).mean(axis=0)
+            produced += 1
+            yield {
+                "start_frame": frame_index - span + 1,
+                "end_frame": frame_index,
+                "top_k": _top_k(probabilities, k, classifier.labels),
+                "probabilities": probabilities,
+            }
+    finally:
+        capture.release()
 
 
 def format_table(result):

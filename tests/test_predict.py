@@ -13,8 +13,17 @@ import pytest
 
 from keras_slowfast import SlowFastNet
 from keras_slowfast.data.decode import VideoDecodeError, read_frames
-from keras_slowfast.predict import load_model, predict_video, window_starts
+from keras_slowfast.predict import (
+    load_model,
+    predict_stream,
+    predict_video,
+    window_starts,
+)
 
+# Keras' own .keras / .h5 writers warn about numpy's copy keyword; not ours to fix.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
 LABELS = ["abseiling", "bowling", "cooking", "dancing", "eating"]
 MEAN, STD = 0.45, 0.225
 
@@ -221,8 +230,6 @@ def test_predict_video_raises_for_bad_inputs(files):
         predict_video(model, files["video"], labels=["x"], crop_size=32, verbose=0)
 
 
-# Keras' own h5 writer warns about numpy's copy keyword; not ours to fix.
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_load_model_from_preset_and_weights_file(tmp_path):
     model = SlowFastNet(
         stage_depths=[1, 1, 1, 1], pathways="slow", alpha=1, num_frames=4, num_classes=3
@@ -255,3 +262,34 @@ def test_top_level_names_resolve_lazily():
     assert keras_slowfast.export_saved_model is saved_model.export_saved_model
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         keras_slowfast.nothing  # noqa: B018
+
+
+def test_stream_rolling_buffer_matches_sliding_windows(files):
+    model = files["model"]
+    kwargs = dict(short_side=32, crop_size=32, labels=LABELS, top_k=2)
+    windows = list(predict_stream(model, files["video"], every=9, **kwargs))
+    result = predict_video(model, files["video"], verbose=0, **kwargs)
+    assert [(w["start_frame"], w["end_frame"]) for w in windows] == [(0, 14), (9, 23)]
+    for window, expected_start in zip(windows, (0, 9), strict=True):
+        expected = _clip_probabilities(model, files["video"], expected_start)
+        np.testing.assert_allclose(window["probabilities"], expected, atol=1e-5)
+    for streamed, windowed in zip(windows, result["windows"], strict=True):
+        assert [c["id"] for c in streamed["top_k"]] == [
+            c["id"] for c in windowed["top_k"]
+        ]
+    assert len(list(predict_stream(model, files["video"], every=1, max_windows=3,
+                                   **kwargs))) == 3  # fmt: skip
+    with pytest.raises(ValueError, match="stream 7: cannot open"):
+        next(predict_stream(model, "7", **kwargs))
+
+
+def test_predict_command_camera_mode_reads_a_stream(files, capsys):
+    from keras_slowfast import cli
+
+    args = ["predict", "--camera", files["video"], "--weights", files["weights"]]
+    args += ["--short-side", "32", "--crop-size", "32", "--every", "3"]
+    assert cli.main(args + ["--max-windows", "2", "--labels", files["labels"]]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["frames 0-14", "frames 3-17"]
+    assert cli.main(args + [files["video"]]) == 2
+    assert "not both" in capsys.readouterr().err

@@ -8,7 +8,21 @@ HELP = "Classify videos: top-k per window and for the whole video (table/JSON/CS
 
 
 def add_arguments(parser):
-    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
+    parser.add_argument("videos", nargs="*", metavar="VIDEO", help="video files")
+    parser.add_argument(
+        "--camera",
+        metavar="SOURCE",
+        help="live input instead of files: camera index (0) or stream URL; "
+        "prints a line per window until Ctrl-C",
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        help="with --camera: new frames between predictions (default: half a window)",
+    )
+    parser.add_argument(
+        "--max-windows", type=int, help="with --camera: stop after this many windows"
+    )
     add_model_arguments(parser)
     parser.add_argument(
         "--sampling-rate", type=int, default=2, help="frame step inside a window (2)"
@@ -60,12 +74,18 @@ def run(args):
         to_json,
     )
 
+    if not args.videos and args.camera is None:
+        raise ValueError("give VIDEO files or --camera SOURCE")
+    if args.videos and args.camera is not None:
+        raise ValueError("give either VIDEO files or --camera, not both")
     model = load_model_from_args(args)
     labels = load_label_map(args.labels) if args.labels else None
     crop_size = args.crop_size
     if crop_size is None:
         fixed = tuple(model.inputs[0].shape[2:4])
         crop_size = fixed[0] if None not in fixed else 224
+    if args.camera is not None:
+        return _run_stream(args, model, labels, crop_size)
     results, failures = [], 0
     for path in args.videos:
         try:
@@ -101,3 +121,30 @@ def run(args):
             for result in results:
                 writer.writerows(csv_rows(result))
     return 2 if failures else 0
+
+
+def _run_stream(args, model, labels, crop_size):
+    from keras_slowfast.predict import predict_stream
+
+    windows = predict_stream(
+        model,
+        args.camera,
+        sampling_rate=args.sampling_rate,
+        every=args.every,
+        num_crops=args.num_crops,
+        short_side=args.short_side,
+        crop_size=crop_size or None,
+        top_k=args.top_k,
+        labels=labels,
+        max_windows=args.max_windows,
+    )
+    try:
+        for window in windows:
+            classes = ", ".join(
+                f"{c['name']} {c['score']:.3f}" for c in window["top_k"]
+            )
+            print(f"frames {window['start_frame']}-{window['end_frame']}: {classes}")
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is the normal way to stop a live stream
+    return 0

@@ -8,7 +8,9 @@ from keras_slowfast import SlowFastNet, cli
 
 
 # Keras' own .keras writer warns about numpy's copy keyword; not ours to fix.
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
 def test_export_command_writes_versions_and_reports_errors(tmp_path, capsys):
     model = SlowFastNet(stage_depths=[1, 1, 1, 1], alpha=4, num_frames=8, num_classes=3)
     weights = tmp_path / "tiny.keras"
