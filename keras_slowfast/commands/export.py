@@ -41,9 +41,18 @@ def add_arguments(parser):
 
 
 def run(args):
+    import os
+
     from keras_slowfast.commands._model_args import load_model_from_args
     from keras_slowfast.export import export_saved_model
+    from keras_slowfast.export.preprocessing import check_sizes
 
+    # Cheap checks first, so a typo does not wait for the model to load.
+    check_sizes(args.short_side, args.crop_size or None)
+    if args.version is not None and not args.overwrite:
+        target = os.path.join(args.output, str(args.version))
+        if os.path.exists(target):
+            raise ValueError(f"{target} already exists; pass --overwrite")
     model = load_model_from_args(args)
     target = export_saved_model(
         model,
