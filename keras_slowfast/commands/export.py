@@ -31,9 +31,9 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--box-format",
-        choices=("normalized", "pixels"),
-        default="normalized",
-        help="box coordinates a detection model expects (normalized)",
+        choices=("pixels", "normalized"),
+        default="pixels",
+        help="box coordinates a detection model expects (pixels)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing version"

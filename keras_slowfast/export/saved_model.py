@@ -13,8 +13,8 @@ the highest version) with these signatures:
 
 A detection model (a Keras model with two inputs, ``(video, boxes)``) gets the
 same two signatures with an extra ``boxes`` input ``(batch, num_boxes, 4)``,
-``[x1, y1, x2, y2]`` normalized to [0, 1] of the raw frame; its outputs are per
-box. The batch dimension is dynamic everywhere.
+``[x1, y1, x2, y2]`` normalized to [0, 1] of the raw frame (padding rows of
+-1 pass through); its outputs are per box. The batch dimension is dynamic everywhere.
 """
 
 import os
@@ -194,11 +194,14 @@ class _Endpoints:
             out_h, out_w = height, width
         scale = tf.cast(tf.stack([width, height, width, height]), tf.float32)
         shift = tf.cast(tf.stack([left, top, left, top]), tf.float32)
-        pixels = tf.cast(boxes, tf.float32) * scale - shift
-        if self.box_format == "pixels":
-            return pixels
-        size = tf.cast(tf.stack([out_w, out_h, out_w, out_h]), tf.float32)
-        return pixels / size
+        boxes = tf.cast(boxes, tf.float32)
+        mapped = boxes * scale - shift
+        if self.box_format == "normalized":
+            mapped /= tf.cast(tf.stack([out_w, out_h, out_w, out_h]), tf.float32)
+        # Padding rows (all coordinates negative, e.g. -1) stay as they are so
+        # the model can still recognize them.
+        padding = tf.reduce_all(boxes < 0, axis=-1, keepdims=True)
+        return tf.where(padding, boxes, mapped)
 
     def preprocess(self, video):
         return preprocess_video(
@@ -232,7 +235,7 @@ def export_saved_model(
     top_k=5,
     precision="float32",
     output_activation="auto",
-    box_format="normalized",
+    box_format="pixels",
     overwrite=False,
     verbose=False,
 ):
@@ -263,10 +266,12 @@ def export_saved_model(
             ``"none"``. Turns model outputs into ``probabilities``; ``"auto"``
             applies softmax to a classifier's logits, sigmoid to a detector's,
             and nothing when the model's ``head_activation`` is already set.
-        box_format: ``"normalized"`` or ``"pixels"``. What a detection model
-            expects: boxes normalized to the preprocessed frames, or pixel
-            coordinates on them. Requests always send boxes normalized to the
-            raw frame; the graph maps them through the resize and crop.
+        box_format: ``"pixels"`` or ``"normalized"``. What a detection model
+            expects: pixel coordinates on the preprocessed frames (as
+            ``SlowFastDetector``), or boxes normalized to them. Requests always
+            send boxes normalized to the raw frame; the graph maps them
+            through the resize and crop. Padding rows (all coordinates
+            negative, e.g. -1) pass through unchanged.
         overwrite: bool. Replace an existing ``path/<version>``.
         verbose: bool. Print the signatures (Keras ``ExportArchive`` output).
 
@@ -407,7 +412,7 @@ def reference_outputs(model, video, **kwargs):
         activation=_resolve_activation(model, kwargs.get("output_activation", "auto")),
         top_k=min(int(kwargs.get("top_k", 5)), num_classes),
         labels=labels,
-        box_format=kwargs.get("box_format", "normalized"),
+        box_format=kwargs.get("box_format", "pixels"),
     )
     boxes = kwargs.get("boxes")
     if boxes is None:

@@ -252,28 +252,39 @@ def test_detection_model_maps_boxes_through_resize_and_crop(tmp_path):
     model = _detector()
     base = tmp_path / "detector"
     os.makedirs(base / "1")  # an older version: the export picks the next one
-    directory = export_saved_model(
-        model, str(base), short_side=40, crop_size=32, output_activation="none"
-    )
+    kwargs = dict(short_side=40, crop_size=32, output_activation="none")
+    directory = export_saved_model(model, str(base), **kwargs)
     assert directory == str(base / "2")
     loaded = tf.saved_model.load(directory)
     specs = loaded.signatures["serving_default"].structured_input_signature[1]
     assert specs["video"].shape.as_list() == [None, 8, None, None, 3]
     assert specs["boxes"].shape.as_list() == [None, None, 4]
     video = np.zeros((1, 8, 48, 60, 3), np.uint8)
-    boxes = np.array([[[0.2, 0.25, 0.8, 0.75], [0.0, 0.0, 1.0, 1.0]]], np.float32)
+    boxes = np.array(
+        [[[0.2, 0.25, 0.8, 0.75], [0.0, 0.0, 1.0, 1.0], [-1, -1, -1, -1]]], np.float32
+    )
     out = loaded.signatures["serving_default"](
         video=tf.constant(video), boxes=tf.constant(boxes)
     )
-    # 48x60 -> 40x50, crop offsets (top 4, left 9), crop 32: normalized to it.
+    # 48x60 -> 40x50, crop offsets (top 4, left 9): pixels of the 32x32 crop;
+    # the padding row stays -1.
     pixels = boxes * [50, 40, 50, 40] - [9, 4, 9, 4]
-    np.testing.assert_allclose(out["probabilities"], pixels / 32, atol=1e-5)
-    assert out["top_k_ids"].shape == (1, 2, 4)
+    pixels[0, 2] = -1
+    np.testing.assert_allclose(out["probabilities"], pixels, atol=1e-5)
+    assert out["top_k_ids"].shape == (1, 3, 4)
     clips = np.zeros((1, 8, 32, 32, 3), np.float32)
     out = loaded.signatures["normalized"](
         video=tf.constant(clips), boxes=tf.constant(boxes)
     )
     np.testing.assert_allclose(out["probabilities"], boxes, atol=1e-6)
+    # Models that take boxes normalized to their input.
+    directory = export_saved_model(model, str(base), box_format="normalized", **kwargs)
+    out = tf.saved_model.load(directory).signatures["serving_default"](
+        video=tf.constant(video), boxes=tf.constant(boxes)
+    )
+    expected = pixels / 32
+    expected[0, 2] = -1
+    np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
 
 
 def test_bfloat16_export_and_float16_cast(tmp_path):
