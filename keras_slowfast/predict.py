@@ -311,7 +311,7 @@ def predict_video(
     video_probabilities = window_probabilities.mean(axis=0)
 
     k = min(int(top_k), num_classes)
-    fps = info.fps or 0.0
+    fps = info.fps if info.fps and math.isfinite(info.fps) else 0.0
 
     def seconds(frame):
         return round(frame / fps, 3) if fps else None
@@ -331,7 +331,7 @@ def predict_video(
     return {
         "path": path,
         "num_frames": info.num_frames,
-        "fps": fps if math.isfinite(fps) else None,
+        "fps": fps or None,
         "windows": windows,
         "top_k": _top_k(video_probabilities, k, labels),
         "probabilities": video_probabilities,
@@ -431,9 +431,8 @@ def predict_stream(
 
 def format_table(result):
     """A plain-text table of one ``predict_video`` result."""
-    lines = [
-        f"{result['path']}  ({result['num_frames']} frames, {result['fps']:g} fps)"
-    ]
+    rate = f"{result['fps']:g} fps" if result["fps"] else "unknown fps"
+    lines = [f"{result['path']}  ({result['num_frames']} frames, {rate})"]
     lines.append(f"  {'window':>17s}  {'seconds':>15s}  top classes")
     for window in result["windows"]:
         frames = f"{window['start_frame']}-{window['end_frame']}"

@@ -14,6 +14,8 @@ import pytest
 from keras_slowfast import SlowFastNet
 from keras_slowfast.data.decode import VideoDecodeError, read_frames
 from keras_slowfast.predict import (
+    csv_rows,
+    format_table,
     load_model,
     predict_stream,
     predict_video,
@@ -295,3 +297,21 @@ def test_predict_command_camera_mode_reads_a_stream(files, capsys):
     assert [line.split(":")[0] for line in lines] == ["frames 0-14", "frames 3-17"]
     assert cli.main(args + [files["video"]]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_table_and_csv_without_a_frame_rate():
+    top = [{"id": 1, "name": "b", "score": 0.75}]
+    window = {"start_frame": 0, "end_frame": 14, "start_time": None, "end_time": None}
+    result = {
+        "path": "x.avi",
+        "num_frames": 15,
+        "fps": None,
+        "windows": [{**window, "top_k": top}],
+        "top_k": top,
+        "probabilities": np.array([0.25, 0.75]),
+    }
+    table = format_table(result)
+    assert "unknown fps" in table and "b 0.750" in table
+    rows = csv_rows(result)
+    assert [row[1] for row in rows] == ["0", "video"]
+    assert rows[1][4] is None and rows[1][-1] == "0.750000"
