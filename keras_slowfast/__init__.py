@@ -23,6 +23,22 @@ from keras_slowfast.models import (
 
 __version__ = "0.1.0"
 
+# TensorFlow-only helpers, imported on first use so ``import keras_slowfast``
+# stays backend-neutral: name -> defining module.
+_LAZY = {
+    "export_saved_model": "keras_slowfast.export.saved_model",
+    "predict_video": "keras_slowfast.predict",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'keras_slowfast' has no attribute {name!r}")
+
+
 __all__ = [
     "DetectionBinaryCrossentropy",
     "FastOnly",
@@ -36,6 +52,8 @@ __all__ = [
     "convert_checkpoint",
     "count_flops",
     "count_params",
+    "export_saved_model",
     "from_preset",
+    "predict_video",
     "preset_names",
 ]

@@ -16,7 +16,9 @@ COMMANDS = {
     "convert": "convert",
     "demo": "demo",
     "detect": "detect",
+    "export": "export",
     "info": "info",
+    "predict": "predict",
 }
 
 # Errors a user can fix; printed as one line instead of a traceback.

@@ -1,0 +1,150 @@
+"""``predict``: classify whole videos with sliding windows or multi-view testing."""
+
+import sys
+
+from keras_slowfast.commands._model_args import add_model_arguments
+
+HELP = "Classify videos: top-k per window and for the whole video (table/JSON/CSV)."
+
+
+def add_arguments(parser):
+    parser.add_argument("videos", nargs="*", metavar="VIDEO", help="video files")
+    parser.add_argument(
+        "--camera",
+        metavar="SOURCE",
+        help="live input instead of files: camera index (0) or stream URL; "
+        "prints a line per window until Ctrl-C",
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        help="with --camera: new frames between predictions (default: half a window)",
+    )
+    parser.add_argument(
+        "--max-windows", type=int, help="with --camera: stop after this many windows"
+    )
+    add_model_arguments(parser)
+    parser.add_argument(
+        "--sampling-rate", type=int, default=2, help="frame step inside a window (2)"
+    )
+    parser.add_argument(
+        "--num-clips",
+        type=int,
+        help="multi-view: this many uniformly spaced windows (default: sliding)",
+    )
+    parser.add_argument(
+        "--window-stride",
+        type=int,
+        help="frames between sliding windows (default: one window span)",
+    )
+    parser.add_argument(
+        "--num-crops", type=int, choices=(1, 3), default=1, help="spatial views (1)"
+    )
+    parser.add_argument(
+        "--short-side", type=int, default=256, help="resize short side to (256)"
+    )
+    parser.add_argument(
+        "--crop-size",
+        type=int,
+        default=None,
+        help="square crop side (default: the model's image_size, else 224); "
+        "0 disables cropping",
+    )
+    parser.add_argument("--top-k", type=int, default=5, help="classes shown (5)")
+    parser.add_argument("--batch-size", type=int, default=4, help="views per call (4)")
+    parser.add_argument("--json", metavar="PATH", help="write all results as JSON")
+    parser.add_argument("--csv", metavar="PATH", help="write all results as CSV")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no table"
+    )
+
+
+def run(args):
+    import csv
+    import json
+
+    from keras_slowfast.commands._model_args import load_model_from_args
+    from keras_slowfast.data.decode import VideoDecodeError
+    from keras_slowfast.export import load_label_map
+    from keras_slowfast.predict import (
+        CSV_HEADER,
+        csv_rows,
+        format_table,
+        predict_video,
+        to_json,
+    )
+
+    if not args.videos and args.camera is None:
+        raise ValueError("give VIDEO files or --camera SOURCE")
+    if args.videos and args.camera is not None:
+        raise ValueError("give either VIDEO files or --camera, not both")
+    model = load_model_from_args(args)
+    labels = load_label_map(args.labels) if args.labels else None
+    crop_size = args.crop_size
+    if crop_size is None:
+        fixed = tuple(model.inputs[0].shape[2:4])
+        crop_size = fixed[0] if None not in fixed else 224
+    if args.camera is not None:
+        return _run_stream(args, model, labels, crop_size)
+    results, failures = [], 0
+    for path in args.videos:
+        try:
+            result = predict_video(
+                model,
+                path,
+                sampling_rate=args.sampling_rate,
+                num_clips=args.num_clips,
+                window_stride=args.window_stride,
+                num_crops=args.num_crops,
+                short_side=args.short_side,
+                crop_size=crop_size or None,
+                top_k=args.top_k,
+                labels=labels,
+                batch_size=args.batch_size,
+                verbose=0 if args.quiet else 1,
+            )
+        except VideoDecodeError as error:
+            # One bad file does not stop the others; the exit code reports it.
+            print(f"error: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        results.append(result)
+        if not args.quiet:
+            print(format_table(result))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump([to_json(r) for r in results], file, indent=2)
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(CSV_HEADER)
+            for result in results:
+                writer.writerows(csv_rows(result))
+    return 2 if failures else 0
+
+
+def _run_stream(args, model, labels, crop_size):
+    from keras_slowfast.predict import predict_stream
+
+    windows = predict_stream(
+        model,
+        args.camera,
+        sampling_rate=args.sampling_rate,
+        every=args.every,
+        num_crops=args.num_crops,
+        short_side=args.short_side,
+        crop_size=crop_size or None,
+        top_k=args.top_k,
+        labels=labels,
+        max_windows=args.max_windows,
+    )
+    try:
+        for window in windows:
+            classes = ", ".join(
+                f"{c['name']} {c['score']:.3f}" for c in window["top_k"]
+            )
+            print(f"frames {window['start_frame']}-{window['end_frame']}: {classes}")
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is the normal way to stop a live stream
+    return 0

@@ -1,0 +1,424 @@
+"""Export a SlowFast model as a versioned SavedModel for TensorFlow Serving.
+
+The export writes ``path/<version>/`` (TF Serving watches ``path`` and serves
+the highest version) with these signatures:
+
+* ``serving_default``: raw uint8 RGB frames ``video`` ``(batch, num_frames,
+  height, width, 3)`` of any height and width. The graph resizes the short
+  side, center-crops and normalizes (from ``model.input_convention``), runs
+  the model and returns ``probabilities``, ``top_k_ids``, ``top_k_scores`` and,
+  with a label map, ``top_k_names``.
+* ``normalized``: the same outputs for a float32 ``video`` that is already
+  preprocessed (``(x / 255 - mean) / std``, cropped).
+
+A detection model (a Keras model with two inputs, ``(video, boxes)``) gets the
+same two signatures with an extra ``boxes`` input ``(batch, num_boxes, 4)``,
+``[x1, y1, x2, y2]`` normalized to [0, 1] of the raw frame (padding rows of
+-1 pass through); its outputs are per box. The batch dimension is dynamic everywhere.
+"""
+
+import os
+import re
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_slowfast.export.preprocessing import (
+    check_sizes,
+    crop_offsets,
+    preprocess_video,
+    resized_shape,
+)
+from keras_slowfast.models.slowfast import DEFAULT_INPUT_CONVENTION
+
+PRECISIONS = ("float32", "float16", "bfloat16")
+ACTIVATIONS = ("auto", "softmax", "sigmoid", "none")
+BOX_FORMATS = ("normalized", "pixels")
+SIGNATURES = ("serving_default", "normalized")
+
+
+def load_label_map(path):
+    """Reads class names from a file, ordered by class id.
+
+    Accepts a text file with one name per line, a JSON list of names, or a JSON
+    object mapping names to ids (the Kinetics ``{"abseiling": 0, ...}`` format)
+    or ids to names.
+
+    Returns:
+        list of str, index = class id.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file cannot be read as a label map.
+    """
+    import json
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"label map {path}: file not found")
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    if path.endswith(".json") or text.lstrip()[:1] in ("[", "{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"label map {path}: invalid JSON ({error})") from None
+        if isinstance(data, list):
+            return [str(name) for name in data]
+        if isinstance(data, dict):
+            try:
+                if all(str(key).isdigit() for key in data):
+                    pairs = {int(key): str(name) for key, name in data.items()}
+                else:
+                    pairs = {int(idx): str(name) for name, idx in data.items()}
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"label map {path}: expected {{name: id}} or {{id: name}}"
+                ) from None
+            if sorted(pairs) != list(range(len(pairs))):
+                raise ValueError(
+                    f"label map {path}: ids must be 0..{len(pairs) - 1} without gaps"
+                )
+            return [pairs[i] for i in range(len(pairs))]
+        raise ValueError(f"label map {path}: expected a JSON list or object")
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not names:
+        raise ValueError(f"label map {path}: no class names found")
+    return names
+
+
+def is_detection_model(model):
+    """True for a model whose inputs are ``(video, boxes)``."""
+    return len(model.inputs) == 2
+
+
+def _input_frames(model):
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 5:
+        raise ValueError(
+            f"the model's video input must be (batch, frames, height, width, 3), "
+            f"got {shape}"
+        )
+    return shape[1]
+
+
+def _cast_model(model, precision):
+    """A copy of ``model`` whose layers compute (and store weights) in ``precision``."""
+    if precision == "float32":
+        return model
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        copy = model.__class__.from_config(model.get_config())
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _resolve_activation(model, output_activation):
+    if output_activation not in ACTIVATIONS:
+        raise ValueError(
+            f"output_activation={output_activation!r} must be one of {ACTIVATIONS}"
+        )
+    if output_activation != "auto":
+        return output_activation
+    if getattr(model, "head_activation", None) is not None:
+        return "none"  # the head already returns probabilities
+    return "sigmoid" if is_detection_model(model) else "softmax"
+
+
+def _next_version(path):
+    versions = (
+        [int(name) for name in os.listdir(path) if re.fullmatch(r"\d+", name)]
+        if os.path.isdir(path)
+        else []
+    )
+    return max(versions, default=0) + 1
+
+
+class _Endpoints:
+    """Builds the signature functions around one (possibly cast) model."""
+
+    def __init__(
+        self,
+        model,
+        *,
+        short_side,
+        crop_size,
+        convention,
+        activation,
+        top_k,
+        labels,
+        box_format,
+    ):
+        self.model = model
+        self.short_side = short_side
+        self.crop_size = crop_size
+        self.convention = convention
+        self.activation = activation
+        self.top_k = top_k
+        self.labels = labels
+        self.box_format = box_format
+
+    def outputs(self, normalized_video, boxes=None):
+        x = tf.cast(normalized_video, self.model.compute_dtype)
+        inputs = x if boxes is None else [x, tf.cast(boxes, self.model.compute_dtype)]
+        scores = tf.cast(self.model(inputs, training=False), tf.float32)
+        if self.activation == "softmax":
+            scores = tf.nn.softmax(scores, axis=-1)
+        elif self.activation == "sigmoid":
+            scores = tf.sigmoid(scores)
+        top_scores, top_ids = tf.math.top_k(scores, k=self.top_k)
+        result = {
+            "probabilities": scores,
+            "top_k_ids": top_ids,
+            "top_k_scores": top_scores,
+        }
+        if self.labels is not None:
+            result["top_k_names"] = tf.gather(tf.constant(self.labels), top_ids)
+        return result
+
+    def model_boxes(self, video, boxes):
+        """Maps raw-frame normalized boxes onto the preprocessed frames."""
+        shape = tf.shape(video)
+        height, width = shape[2], shape[3]
+        if self.short_side is not None:
+            height, width = resized_shape(height, width, self.short_side)
+        top = left = tf.constant(0, tf.int32)
+        if self.crop_size is not None:
+            top, left = crop_offsets(height, width, self.crop_size)
+            out_h = out_w = self.crop_size
+        else:
+            out_h, out_w = height, width
+        scale = tf.cast(tf.stack([width, height, width, height]), tf.float32)
+        shift = tf.cast(tf.stack([left, top, left, top]), tf.float32)
+        boxes = tf.cast(boxes, tf.float32)
+        mapped = boxes * scale - shift
+        if self.box_format == "normalized":
+            mapped /= tf.cast(tf.stack([out_w, out_h, out_w, out_h]), tf.float32)
+        # Padding rows (all coordinates negative, e.g. -1) stay as they are so
+        # the model can still recognize them.
+        padding = tf.reduce_all(boxes < 0, axis=-1, keepdims=True)
+        return tf.where(padding, boxes, mapped)
+
+    def preprocess(self, video):
+        return preprocess_video(
+            video,
+            short_side=self.short_side,
+            crop_size=self.crop_size,
+            input_convention=self.convention,
+        )
+
+    def raw(self, video):
+        return self.outputs(self.preprocess(video))
+
+    def raw_with_boxes(self, video, boxes):
+        return self.outputs(self.preprocess(video), self.model_boxes(video, boxes))
+
+    def normalized(self, video):
+        return self.outputs(video)
+
+    def normalized_with_boxes(self, video, boxes):
+        return self.outputs(video, boxes)
+
+
+def export_saved_model(
+    model,
+    path,
+    *,
+    version=None,
+    short_side=256,
+    crop_size=224,
+    labels=None,
+    top_k=5,
+    precision="float32",
+    output_activation="auto",
+    box_format="pixels",
+    overwrite=False,
+    verbose=False,
+):
+    """Writes ``model`` as a TF Serving SavedModel under ``path/<version>/``.
+
+    Args:
+        model: a Keras model taking one clip ``(batch, num_frames, H, W, 3)``
+            (e.g. ``SlowFastNet``), or a detection model taking
+            ``(video, boxes)``. Its ``input_convention`` attribute (default:
+            the PyTorchVideo Kinetics mean/std, RGB) sets the normalization.
+        path: str. Model base directory, as given to TF Serving
+            (``--model_base_path``).
+        version: int or None. Version sub-directory; None picks one more than
+            the highest existing version (1 for a new directory).
+        short_side: int or None. The raw signature resizes the frames' short
+            side to this length; None keeps their size.
+        crop_size: int or None. Side of the center crop after resizing; None
+            skips cropping (detection models usually see the whole frame).
+            Must not exceed ``short_side``.
+        labels: list of class names, a label map file (see
+            ``load_label_map``), or None. Adds the ``top_k_names`` output.
+        top_k: int. Number of classes in ``top_k_ids`` / ``top_k_scores``
+            (capped at the number of classes).
+        precision: ``"float32"``, ``"float16"`` or ``"bfloat16"``. Weights and
+            compute dtype of the exported graph; inputs and outputs keep their
+            documented dtypes.
+        output_activation: ``"auto"``, ``"softmax"``, ``"sigmoid"`` or
+            ``"none"``. Turns model outputs into ``probabilities``; ``"auto"``
+            applies softmax to a classifier's logits, sigmoid to a detector's,
+            and nothing when the model's ``head_activation`` is already set.
+        box_format: ``"pixels"`` or ``"normalized"``. What a detection model
+            expects: pixel coordinates on the preprocessed frames (as
+            ``SlowFastDetector``), or boxes normalized to them. Requests always
+            send boxes normalized to the raw frame; the graph maps them
+            through the resize and crop. Padding rows (all coordinates
+            negative, e.g. -1) pass through unchanged.
+        overwrite: bool. Replace an existing ``path/<version>``.
+        verbose: bool. Print the signatures (Keras ``ExportArchive`` output).
+
+    Returns:
+        str, the version directory written.
+
+    Raises:
+        ValueError: an argument is invalid or the version directory exists.
+
+    Examples:
+    >>> model = keras_slowfast.SlowFastR50(num_classes=400)
+    >>> export_saved_model(model, "/models/slowfast", labels="kinetics.json")
+    '/models/slowfast/1'
+    """
+    if keras.config.backend() != "tensorflow":
+        raise ValueError(
+            "SavedModel export needs the TensorFlow backend, got "
+            f"KERAS_BACKEND={keras.config.backend()!r}"
+        )
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} must be one of {PRECISIONS}")
+    if box_format not in BOX_FORMATS:
+        raise ValueError(f"box_format={box_format!r} must be one of {BOX_FORMATS}")
+    short_side, crop_size = check_sizes(short_side, crop_size)
+    top_k = int(top_k)
+    if top_k < 1:
+        raise ValueError(f"top_k={top_k} must be >= 1")
+    if len(model.inputs) not in (1, 2):
+        raise ValueError(
+            f"the model has {len(model.inputs)} inputs; expected a video "
+            "classifier (video) or a detector (video, boxes)"
+        )
+    num_frames = _input_frames(model)
+    image_size = tuple(model.inputs[0].shape[2:4])
+    if None not in image_size and crop_size is not None:
+        if image_size != (crop_size, crop_size):
+            raise ValueError(
+                f"crop_size={crop_size} does not match the model's fixed input "
+                f"size {image_size}"
+            )
+    num_classes = model.outputs[0].shape[-1]
+    if num_classes is None:
+        raise ValueError("the model's output has no static number of classes")
+    top_k = min(top_k, int(num_classes))
+    if isinstance(labels, (str, os.PathLike)):
+        labels = load_label_map(labels)
+    if labels is not None:
+        labels = [str(name) for name in labels]
+        if len(labels) != num_classes:
+            raise ValueError(
+                f"the label map has {len(labels)} names, the model "
+                f"{num_classes} classes"
+            )
+    convention = {
+        **DEFAULT_INPUT_CONVENTION,
+        **(getattr(model, "input_convention", None) or {}),
+    }
+    activation = _resolve_activation(model, output_activation)
+
+    path = os.fspath(path)
+    if version is None:
+        version = _next_version(path)
+    version = int(version)
+    if version < 0:
+        raise ValueError(f"version={version} must be >= 0")
+    target = os.path.join(path, str(version))
+    if os.path.exists(target):
+        if not overwrite:
+            raise ValueError(
+                f"{target} already exists; pass overwrite=True (--overwrite) or "
+                "another version"
+            )
+        import shutil
+
+        shutil.rmtree(target)
+
+    serving_model = _cast_model(model, precision)
+    endpoints = _Endpoints(
+        serving_model,
+        short_side=short_side,
+        crop_size=crop_size,
+        convention=convention,
+        activation=activation,
+        top_k=top_k,
+        labels=labels,
+        box_format=box_format,
+    )
+    raw_video = tf.TensorSpec([None, num_frames, None, None, 3], tf.uint8, name="video")
+    height, width = (crop_size, crop_size) if crop_size else image_size
+    normalized_video = tf.TensorSpec(
+        [None, num_frames, height, width, 3], tf.float32, name="video"
+    )
+    boxes = tf.TensorSpec([None, None, 4], tf.float32, name="boxes")
+
+    archive = keras.export.ExportArchive()
+    archive.track(serving_model)
+    if is_detection_model(model):
+        archive.add_endpoint(
+            "serving_default", endpoints.raw_with_boxes, [raw_video, boxes]
+        )
+        archive.add_endpoint(
+            "normalized", endpoints.normalized_with_boxes, [normalized_video, boxes]
+        )
+    else:
+        archive.add_endpoint("serving_default", endpoints.raw, [raw_video])
+        archive.add_endpoint("normalized", endpoints.normalized, [normalized_video])
+    os.makedirs(path, exist_ok=True)
+    archive.write_out(target, verbose=verbose)
+    return target
+
+
+def reference_outputs(model, video, **kwargs):
+    """What the ``serving_default`` signature returns, computed eagerly in Keras.
+
+    Runs the same preprocessing and post-processing as the export, without
+    writing anything; useful to check a served model against the original.
+    ``kwargs`` are ``export_saved_model``'s ``short_side``, ``crop_size``,
+    ``top_k``, ``labels`` and ``output_activation``.
+
+    Returns:
+        dict of numpy arrays keyed like the signature outputs.
+    """
+    short_side, crop_size = check_sizes(
+        kwargs.get("short_side", 256), kwargs.get("crop_size", 224)
+    )
+    labels = kwargs.get("labels")
+    if isinstance(labels, (str, os.PathLike)):
+        labels = load_label_map(labels)
+    num_classes = int(model.outputs[0].shape[-1])
+    endpoints = _Endpoints(
+        model,
+        short_side=short_side,
+        crop_size=crop_size,
+        convention={
+            **DEFAULT_INPUT_CONVENTION,
+            **(getattr(model, "input_convention", None) or {}),
+        },
+        activation=_resolve_activation(model, kwargs.get("output_activation", "auto")),
+        top_k=min(int(kwargs.get("top_k", 5)), num_classes),
+        labels=labels,
+        box_format=kwargs.get("box_format", "pixels"),
+    )
+    boxes = kwargs.get("boxes")
+    if boxes is None:
+        result = endpoints.raw(tf.convert_to_tensor(video, tf.uint8))
+    else:
+        result = endpoints.raw_with_boxes(
+            tf.convert_to_tensor(video, tf.uint8), tf.convert_to_tensor(boxes)
+        )
+    return {key: np.asarray(value) for key, value in result.items()}
