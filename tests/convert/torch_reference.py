@@ -5,35 +5,16 @@ tests check its rules and numerics against a second implementation.
 """
 
 import re
-import sys
-import types
 
 import numpy as np
 import torch
 
+from tests.reference import import_pytorchvideo_models
+
 
 def pytorchvideo_models():
-    """Returns ``pytorchvideo.models`` with a stand-in ``torchvision.ops``.
-
-    PyTorchVideo imports ``torchvision.ops.RoIAlign`` at module level; the
-    classification models never call it, so a placeholder is enough.
-    """
-    if "torchvision" not in sys.modules:
-        torchvision = types.ModuleType("torchvision")
-        ops = types.ModuleType("torchvision.ops")
-
-        class RoIAlign(torch.nn.Module):
-            def __init__(self, *args, **kwargs):
-                super().__init__()
-
-        ops.RoIAlign = RoIAlign
-        torchvision.ops = ops
-        sys.modules["torchvision"] = torchvision
-        sys.modules["torchvision.ops"] = ops
-    import pytorchvideo.models as models
-    import pytorchvideo.models.hub  # noqa: F401
-
-    return models
+    """Returns ``pytorchvideo.models`` (see ``tests.reference``)."""
+    return import_pytorchvideo_models()
 
 
 def randomize(module, seed=0):
