@@ -13,7 +13,9 @@ import sys
 # command name -> module under keras_slowfast.commands
 COMMANDS = {
     "demo": "demo",
+    "evaluate": "evaluate",
     "info": "info",
+    "train": "train",
 }
 
 # Errors a user can fix; printed as one line instead of a traceback.

@@ -133,7 +133,9 @@ def make_motion_dataset(
     num_frames = _check_positive(num_frames, "num_frames")
     image_size = _check_positive(image_size, "image_size")
     if len(speeds) != 2 or min(speeds) < 0:
-        raise ValueError(f"speeds={speeds!r} must be two non-negative ints (slow, fast)")
+        raise ValueError(
+            f"speeds={speeds!r} must be two non-negative ints (slow, fast)"
+        )
     labels = np.arange(num_clips, dtype=np.int32) % len(MOTION_CLASSES)
     clips = np.stack(
         [
@@ -203,7 +205,9 @@ def write_motion_videos(
             clip = make_motion_clip(label, rng, **kwargs)
             path = os.path.join(folder, f"{name}_{i:04d}{extension}")
             size = (clip.shape[2], clip.shape[1])
-            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codecs[extension]), fps, size)
+            writer = cv2.VideoWriter(
+                path, cv2.VideoWriter_fourcc(*codecs[extension]), fps, size
+            )
             if not writer.isOpened():
                 raise ValueError(f"{path}: OpenCV cannot write {extension} files")
             for frame in clip:

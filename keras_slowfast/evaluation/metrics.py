@@ -16,14 +16,17 @@ def _scores_and_labels(scores, labels):
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)
     if scores.ndim != 2:
-        raise ValueError(f"scores must be (num_videos, num_classes), got {scores.shape}")
+        raise ValueError(
+            f"scores must be (num_videos, num_classes), got {scores.shape}"
+        )
     if labels.shape != (scores.shape[0],):
         raise ValueError(
             f"labels must be ({scores.shape[0]},) integer classes, got {labels.shape}"
         )
     if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
         raise ValueError(
-            f"labels must be in [0, {scores.shape[1]}), got {labels.min()}..{labels.max()}"
+            f"labels must be in [0, {scores.shape[1]}), "
+            f"got {labels.min()}..{labels.max()}"
         )
     return scores, labels.astype(np.int64)
 
@@ -115,7 +118,9 @@ def confusion_matrix(labels, predictions, num_classes):
     labels = np.asarray(labels, np.int64).reshape(-1)
     predictions = np.asarray(predictions, np.int64).reshape(-1)
     if labels.shape != predictions.shape:
-        raise ValueError(f"labels {labels.shape} and predictions {predictions.shape} differ")
+        raise ValueError(
+            f"labels {labels.shape} and predictions {predictions.shape} differ"
+        )
     for name, values in (("labels", labels), ("predictions", predictions)):
         if values.size and (values.min() < 0 or values.max() >= num_classes):
             raise ValueError(f"{name} must be in [0, {num_classes})")
@@ -148,14 +153,19 @@ def plot_confusion_matrix(matrix, path, class_names=None, cell_size=None):
         raise ValueError(f"matrix must be square, got {matrix.shape}")
     names = [str(n) for n in (class_names or range(num_classes))]
     if len(names) != num_classes:
-        raise ValueError(f"class_names has {len(names)} names for {num_classes} classes")
+        raise ValueError(
+            f"class_names has {len(names)} names for {num_classes} classes"
+        )
     cell = cell_size or max(4, min(48, 1200 // max(num_classes, 1)))
     show_text = cell >= 28
     show_names = cell >= 10
     font = cv2.FONT_HERSHEY_SIMPLEX
     scale = 0.4
-    margin = 20 + (max(cv2.getTextSize(n, font, scale, 1)[0][0] for n in names) + 10
-                   if show_names else 0)
+    margin = 20 + (
+        max(cv2.getTextSize(n, font, scale, 1)[0][0] for n in names) + 10
+        if show_names
+        else 0
+    )
     size = margin + cell * num_classes + 10
     image = np.full((size + 30, size, 3), 255, np.uint8)
     rows = matrix.sum(axis=1, keepdims=True).astype(np.float64)
@@ -168,21 +178,47 @@ def plot_confusion_matrix(matrix, path, class_names=None, cell_size=None):
             cv2.rectangle(image, (x0, y0), (x0 + cell - 1, y0 + cell - 1), colour, -1)
             if show_text and matrix[i, j]:
                 text_colour = (0, 0, 0) if rates[i, j] > 0.5 else (255, 255, 255)
-                cv2.putText(image, str(matrix[i, j]), (x0 + 3, y0 + cell // 2 + 4),
-                            font, scale, text_colour, 1, cv2.LINE_AA)
+                cv2.putText(
+                    image,
+                    str(matrix[i, j]),
+                    (x0 + 3, y0 + cell // 2 + 4),
+                    font,
+                    scale,
+                    text_colour,
+                    1,
+                    cv2.LINE_AA,
+                )
     if show_names:
         for k, name in enumerate(names):
             center = margin + k * cell + cell // 2 + 4
-            cv2.putText(image, name, (5, center), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.putText(
+                image, name, (5, center), font, scale, (0, 0, 0), 1, cv2.LINE_AA
+            )
         # Column names, written horizontally then rotated into place.
         strip = np.full((margin, num_classes * cell, 3), 255, np.uint8)
         strip = np.ascontiguousarray(np.rot90(strip, -1))
         for k, name in enumerate(names):
-            cv2.putText(strip, name, (5, k * cell + cell // 2 + 4), font, scale,
-                        (0, 0, 0), 1, cv2.LINE_AA)
-        image[:margin, margin:margin + num_classes * cell] = np.rot90(strip, 1)
-    cv2.putText(image, "rows: true class, columns: predicted (row-normalized)",
-                (5, size + 20), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.putText(
+                strip,
+                name,
+                (5, k * cell + cell // 2 + 4),
+                font,
+                scale,
+                (0, 0, 0),
+                1,
+                cv2.LINE_AA,
+            )
+        image[:margin, margin : margin + num_classes * cell] = np.rot90(strip, 1)
+    cv2.putText(
+        image,
+        "rows: true class, columns: predicted (row-normalized)",
+        (5, size + 20),
+        font,
+        scale,
+        (0, 0, 0),
+        1,
+        cv2.LINE_AA,
+    )
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     if not cv2.imwrite(str(path), image):
@@ -205,9 +241,15 @@ def per_class_report(scores, labels, class_names=None):
     """
     scores, labels = _scores_and_labels(scores, labels)
     num_classes = scores.shape[1]
-    names = list(class_names) if class_names is not None else [str(c) for c in range(num_classes)]
+    names = (
+        list(class_names)
+        if class_names is not None
+        else [str(c) for c in range(num_classes)]
+    )
     if len(names) != num_classes:
-        raise ValueError(f"class_names has {len(names)} names for {num_classes} classes")
+        raise ValueError(
+            f"class_names has {len(names)} names for {num_classes} classes"
+        )
     predictions = np.argmax(scores, axis=1)
     matrix = confusion_matrix(labels, predictions, num_classes)
     top5 = np.argsort(-scores, axis=1, kind="stable")[:, : min(5, num_classes)]
@@ -224,27 +266,39 @@ def per_class_report(scores, labels, class_names=None):
             if support and precision + recall
             else 0.0
         )
-        rows.append({
-            "class": c,
-            "name": names[c],
-            "support": support,
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
-            "top5_recall": float(np.mean(in_top5[labels == c])) if support else float("nan"),
-            "average_precision": average_precision(scores[:, c], labels == c),
-        })
+        rows.append(
+            {
+                "class": c,
+                "name": names[c],
+                "support": support,
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "top5_recall": float(np.mean(in_top5[labels == c]))
+                if support
+                else float("nan"),
+                "average_precision": average_precision(scores[:, c], labels == c),
+            }
+        )
     return rows
 
 
 def multilabel_report(scores, targets, class_names=None):
-    """Per-class rows for a multi-label evaluation: ``support`` and ``average_precision``."""
+    """Per-class rows of a multi-label evaluation: support and average precision."""
     _, per_class = mean_average_precision(scores, targets)
     targets = np.asarray(targets)
-    names = list(class_names) if class_names is not None else [str(c) for c in range(len(per_class))]
+    names = (
+        list(class_names)
+        if class_names is not None
+        else [str(c) for c in range(len(per_class))]
+    )
     return [
-        {"class": c, "name": names[c], "support": int(targets[:, c].sum()),
-         "average_precision": float(ap)}
+        {
+            "class": c,
+            "name": names[c],
+            "support": int(targets[:, c].sum()),
+            "average_precision": float(ap),
+        }
         for c, ap in enumerate(per_class)
     ]
 
@@ -259,7 +313,7 @@ def write_report_csv(rows, path):
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         for row in rows:
-            writer.writerow({
-                k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()
-            })
+            writer.writerow(
+                {k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()}
+            )
     return path

@@ -57,8 +57,10 @@ def _simple_dataset(paths, labels, num_frames, crop_size, batch_size, shuffle, s
                 logger.warning("Skipping unreadable video %s", error)
                 continue
             frames = np.stack(
-                [cv2.resize(f, (crop_size, crop_size), interpolation=cv2.INTER_AREA)
-                 for f in frames]
+                [
+                    cv2.resize(f, (crop_size, crop_size), interpolation=cv2.INTER_AREA)
+                    for f in frames
+                ]
             )
             yield ((frames.astype(np.float32) / 255.0 - MEAN) / STD), labels[i]
 
@@ -85,14 +87,16 @@ def folder_datasets(config, batch_size, input_context=None):
     unit; skipped videos make the real count smaller).
 
     Keys: ``train`` (folder), ``validation`` (folder or None); with the video
-    pipeline, every other key is a ``VideoDataConfig`` field; with the simple
-    reader, ``num_frames`` and ``crop_size`` (the rest is ignored).
+    pipeline, every other key is a ``VideoDataConfig`` field (``crop_size``
+    sets both crop sizes); with the simple reader, ``num_frames`` and
+    ``crop_size`` (the rest is ignored).
     """
     config = dict(config)
     train_root = config.pop("train", None)
     if not train_root:
         raise ValueError("data.train (a class-per-folder video tree) is required")
     validation_root = config.pop("validation", None)
+    crop_size = config.pop("crop_size", None)
     paths, labels, class_names = list_folder(train_root)
     steps = max(1, len(paths) // batch_size)
     try:
@@ -102,6 +106,9 @@ def folder_datasets(config, batch_size, input_context=None):
     except ImportError:
         have_pipeline = False
     if have_pipeline:
+        if crop_size:
+            config.setdefault("train_crop_size", crop_size)
+            config.setdefault("eval_crop_size", crop_size)
         train = _pipeline_dataset(train_root, config, batch_size, True, input_context)
         validation = (
             _pipeline_dataset(validation_root, config, batch_size, False, input_context)
@@ -110,9 +117,11 @@ def folder_datasets(config, batch_size, input_context=None):
         )
         return train, validation, class_names, steps
     num_frames = int(config.get("num_frames", 32))
-    crop_size = int(config.get("crop_size", config.get("train_crop_size", 224)))
+    crop_size = int(crop_size or config.get("train_crop_size", 224))
     seed = config.get("seed") or 0
-    train = _simple_dataset(paths, labels, num_frames, crop_size, batch_size, True, seed)
+    train = _simple_dataset(
+        paths, labels, num_frames, crop_size, batch_size, True, seed
+    )
     validation = None
     if validation_root:
         paths, labels, _ = list_folder(validation_root)

@@ -69,10 +69,13 @@ class TrainingRecipe:
             setattr(self, name, int(value))
         if not 0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(
-                f"warmup_epochs={self.warmup_epochs} must be in [0, epochs={self.epochs}]"
+                f"warmup_epochs={self.warmup_epochs} must be in "
+                f"[0, epochs={self.epochs}]"
             )
         if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
+            raise ValueError(
+                f"label_smoothing={self.label_smoothing} must be in [0, 1)"
+            )
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay={self.weight_decay} must be >= 0")
 

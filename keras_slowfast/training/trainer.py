@@ -1,4 +1,4 @@
-"""``train()`` / ``evaluate()``: the training entry points, as library calls and configs.
+"""``train()`` / ``evaluate()``: training entry points, as library calls and configs.
 
 A run is described by a dict (or a YAML / JSON file) with four sections::
 
@@ -75,7 +75,9 @@ def load_config(path):
 def check_config(config, source="config"):
     """Checks the sections of a run config; returns it."""
     if not isinstance(config, dict):
-        raise ValueError(f"{source}: expected a mapping of sections, got {type(config)}")
+        raise ValueError(
+            f"{source}: expected a mapping of sections, got {type(config)}"
+        )
     unknown = sorted(set(config) - set(CONFIG_SECTIONS))
     if unknown:
         raise ValueError(
@@ -118,7 +120,9 @@ def build_model(model_config, recipe=None):
     if "factory" in config:
         name = config.pop("factory")
         if name not in FACTORIES:
-            raise ValueError(f"model.factory={name!r} must be one of {sorted(FACTORIES)}")
+            raise ValueError(
+                f"model.factory={name!r} must be one of {sorted(FACTORIES)}"
+            )
         return FACTORIES[name](**config)
     return SlowFastNet(**config)
 
@@ -233,7 +237,9 @@ def train(
     with strategy.scope():
         if not isinstance(model, keras.Model):
             if not callable(model):
-                raise ValueError("model must be a keras.Model or a function returning one")
+                raise ValueError(
+                    "model must be a keras.Model or a function returning one"
+                )
             model = model()
         compile_model(model, recipe, steps)
 

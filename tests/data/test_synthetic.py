@@ -45,10 +45,12 @@ def test_fast_directions_alias_for_the_slow_pathway():
     # Slow pathway frames at alpha=4: a fast shape moves half the frame between them.
     indices = slow_frame_indices(16, 4)
     names = synthetic.MOTION_CLASSES
-    left = synthetic.make_motion_clip(names.index("left_fast"), np.random.default_rng(1),
-                                      noise=0)
-    right = synthetic.make_motion_clip(names.index("right_fast"), np.random.default_rng(1),
-                                       noise=0)
+    left = synthetic.make_motion_clip(
+        names.index("left_fast"), np.random.default_rng(1), noise=0
+    )
+    right = synthetic.make_motion_clip(
+        names.index("right_fast"), np.random.default_rng(1), noise=0
+    )
     np.testing.assert_array_equal(left[indices], right[indices])
     assert not np.array_equal(left, right)
 

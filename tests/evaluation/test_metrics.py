@@ -24,7 +24,9 @@ def brute_force_ap(scores, targets):
 
 
 def test_top_k_accuracy():
-    scores = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5], [0.4, 0.35, 0.25]])
+    scores = np.array(
+        [[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5], [0.4, 0.35, 0.25]]
+    )
     labels = np.array([1, 1, 0, 2])
     assert metrics.top_k_accuracy(scores, labels, 1) == pytest.approx(0.25)
     assert metrics.top_k_accuracy(scores, labels, 2) == pytest.approx(0.5)

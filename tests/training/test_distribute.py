@@ -28,11 +28,15 @@ def free_ports(count):
 
 
 def test_synchronize_batch_norm_sets_every_layer():
-    model = SlowFastNet(stage_depths=[1, 1, 1, 1], alpha=4, beta_inv=8, num_frames=8,
-                        num_classes=3)
+    model = SlowFastNet(
+        stage_depths=[1, 1, 1, 1], alpha=4, beta_inv=8, num_frames=8, num_classes=3
+    )
     count = distribute.synchronize_batch_norm(model)
-    norms = [layer for layer in model._flatten_layers()
-             if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [
+        layer
+        for layer in model._flatten_layers()
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     assert count == len(norms) > 10
     assert all(layer.synchronized for layer in norms)
     distribute.synchronize_batch_norm(model, False)
@@ -54,17 +58,33 @@ def test_two_worker_multi_worker_mirrored_training_agrees(tmp_path):
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     processes = []
     for index in range(2):
-        env = dict(os.environ, PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="-1",
-                   TF_CONFIG=json.dumps({"cluster": cluster,
-                                         "task": {"type": "worker", "index": index}}))
-        processes.append(subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "multi_worker_job.py"), str(tmp_path)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))
+        env = dict(
+            os.environ,
+            PYTHONPATH=ROOT,
+            CUDA_VISIBLE_DEVICES="-1",
+            TF_CONFIG=json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            ),
+        )
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    os.path.join(HERE, "multi_worker_job.py"),
+                    str(tmp_path),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     outputs = [p.communicate(timeout=400)[0] for p in processes]
-    for p, out in zip(processes, outputs):
+    for p, out in zip(processes, outputs, strict=True):
         assert p.returncode == 0, out[-3000:]
-    results = [json.loads((tmp_path / f"result_{i}.json").read_text()) for i in range(2)]
+    results = [
+        json.loads((tmp_path / f"result_{i}.json").read_text()) for i in range(2)
+    ]
     assert [r["chief"] for r in results] == [True, False]
     assert all(r["replicas"] == 2 and r["iterations"] == 4 for r in results)
     first, second = (np.load(tmp_path / f"weights_{i}.npz") for i in range(2))

@@ -13,8 +13,12 @@ from tests.test_case import run_serialization_test
 
 def tiny_model(num_classes=5):
     return SlowFastNet(
-        stage_depths=[1, 1, 1, 1], alpha=4, beta_inv=8, num_frames=8,
-        num_classes=num_classes, nonlocal_blocks=[[], [], [0], []],
+        stage_depths=[1, 1, 1, 1],
+        alpha=4,
+        beta_inv=8,
+        num_frames=8,
+        num_classes=num_classes,
+        nonlocal_blocks=[[], [], [0], []],
     )
 
 
@@ -49,7 +53,11 @@ def test_learning_rate_scales_linearly_with_batch_size():
 
 def test_schedule_config_round_trip():
     schedule = recipe_lib.WarmupCosineDecay(
-        0.2, total_steps=100, warmup_steps=10, warmup_start=0.02, end_learning_rate=0.001
+        0.2,
+        total_steps=100,
+        warmup_steps=10,
+        warmup_start=0.02,
+        end_learning_rate=0.001,
     )
     restored = recipe_lib.WarmupCosineDecay.from_config(schedule.get_config())
     for step in (0, 5, 10, 50, 100):
@@ -88,10 +96,10 @@ def test_weight_decay_skips_batch_norm_and_biases():
         variable.assign(np.full(variable.shape, 0.5, "float32"))
     before = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
     zero_grads = [np.zeros(v.shape, "float32") for v in model.trainable_variables]
-    optimizer.apply_gradients(zip(zero_grads, model.trainable_variables))
+    optimizer.apply_gradients(zip(zero_grads, model.trainable_variables, strict=True))
     lr = 0.1  # peak, step 0, no warm-up
     exempt_ids = {id(v) for v in exempt}
-    for variable, old in zip(model.trainable_variables, before):
+    for variable, old in zip(model.trainable_variables, before, strict=True):
         new = keras.ops.convert_to_numpy(variable)
         if id(variable) in exempt_ids:
             np.testing.assert_array_equal(new, old, err_msg=variable.path)
@@ -109,7 +117,9 @@ def test_label_smoothing_loss_matches_dense_labels():
     )
     run_serialization_test(loss)
     recipe = recipe_lib.TrainingRecipe(label_smoothing=0.1)
-    assert isinstance(recipe_lib.build_loss(recipe), recipe_lib.SparseLabelSmoothingCrossentropy)
+    assert isinstance(
+        recipe_lib.build_loss(recipe), recipe_lib.SparseLabelSmoothingCrossentropy
+    )
     multi = recipe_lib.build_loss(recipe_lib.TrainingRecipe(multi_label=True))
     assert isinstance(multi, keras.losses.BinaryCrossentropy)
 
