@@ -12,7 +12,10 @@ import sys
 
 # command name -> module under keras_slowfast.commands
 COMMANDS = {
+    "ava-eval": "ava_eval",
+    "convert": "convert",
     "demo": "demo",
+    "detect": "detect",
     "evaluate": "evaluate",
     "info": "info",
     "train": "train",

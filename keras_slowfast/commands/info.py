@@ -30,5 +30,7 @@ def run(args):
         if args.summary:
             model.summary()
         gflops = count_flops(model, shape) / 1e9
-        print(f"{name:28s} {count_params(model):>12,d} {gflops:>8.2f} {str(shape):>18s}")
+        print(
+            f"{name:28s} {count_params(model):>12,d} {gflops:>8.2f} {str(shape):>18s}"
+        )
     return 0

@@ -1,5 +1,7 @@
 """Small helpers shared by the layers: argument checks, shapes, initializers."""
 
+import numbers
+
 import keras
 
 PACKAGE = "keras_slowfast"
@@ -17,17 +19,20 @@ def as_triple(value, name):
         ValueError: naming ``name`` when the value is neither an int nor three
             ints, or when an entry is not positive.
     """
-    if isinstance(value, int):
+    if _is_int(value):
         value = (value, value, value)
-    try:
-        triple = tuple(int(v) for v in value)
-    except TypeError:
-        raise ValueError(
-            f"{name}={value!r} must be an int or a tuple of 3 ints"
-        ) from None
-    if len(triple) != 3 or any(v < 1 for v in triple) or triple != tuple(value):
-        raise ValueError(f"{name}={value!r} must be an int or 3 positive ints")
-    return triple
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 3
+        or not all(_is_int(v) for v in value)
+        or any(v < 1 for v in value)
+    ):
+        raise ValueError(f"{name}={value!r} must be a positive int or 3 positive ints")
+    return tuple(int(v) for v in value)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def conv_output_length(length, kernel, stride, padding, dilation=1):

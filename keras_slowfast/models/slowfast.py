@@ -85,7 +85,8 @@ class SlowFastNet(keras.Model):
             ``alpha > 1`` samples its frames from the clip like SlowFast does.
         beta_inv: int. Slow/Fast channel ratio (beta = 1 / beta_inv).
         num_frames: int. Frames in the input clip.
-        stem_filters: int. Slow stem width (Fast: ``stem_filters // beta_inv``).
+        stem_filters: int. Slow stem width. Fast widths are the Slow widths
+            ``// beta_inv`` (floor division, as PySlowFast, so beta = 1/6 works).
         stem_temporal_kernel_sizes: dict with ``slow`` and ``fast`` ints.
         temporal_kernel_sizes: dict with ``slow`` and ``fast`` entries, each an
             int, or 4 per-stage ints or per-block lists: conv a temporal kernels.
@@ -157,10 +158,6 @@ class SlowFastNet(keras.Model):
             raise ValueError(f"beta_inv={beta_inv} must be a positive integer")
         if pathways != "fast":
             check_frames(num_frames, alpha)
-        if stem_filters % beta_inv and pathways != "slow":
-            raise ValueError(
-                f"stem_filters={stem_filters} must be divisible by beta_inv={beta_inv}"
-            )
         named = {"slow": pathways in ("slowfast", "slow"), "fast": pathways != "slow"}
         names = [p for p in ("slow", "fast") if named[p]]
         stem_kernels = {**DEFAULT_STEM_TEMPORAL_KERNELS, **(stem_temporal_kernel_sizes or {})}

@@ -1,0 +1,162 @@
+"""Inference speed of SlowFast R50: ours against PyTorchVideo, same inputs, same run.
+
+For each (model, size, batch) it times, interleaved round by round: our model
+eagerly, under ``tf.function``, under ``tf.function(jit_compile=True)`` (XLA)
+and as an exported SavedModel; PyTorchVideo eagerly and under
+``torch.compile``. It prints a Markdown table with the median seconds per clip,
+clips per second, our/reference time ratio (reference = PyTorchVideo eager),
+achieved GFLOP/s (2 FLOPs per multiply-accumulate) against the measured
+float32 matmul peak, and, in separate processes, the peak resident memory of
+one framework running that configuration alone.
+
+    python benchmarks/bench_inference.py                      # 8x8 R50, 224, batch 1
+    python benchmarks/bench_inference.py --models 8x8 4x16 --sizes 224 256 \\
+        --batches 1 8 --rounds 5
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from common import (
+    PRESETS,
+    interleaved_medians,
+    machine_line,
+    matmul_peak_gflops,
+    peak_rss_gib,
+    reference_model,
+    torch_pathways,
+)
+
+import numpy as np  # noqa: E402 (common sets up the path and logging first)
+
+
+def our_contenders(variant, clip, savedmodel_dir, include_xla):
+    import tensorflow as tf
+
+    import keras_slowfast as ks
+
+    model = ks.from_preset(PRESETS[variant][0])
+    inputs = tf.constant(clip)
+    graph = tf.function(lambda x: model(x, training=False))
+    contenders = {
+        "ours eager": lambda: model(inputs, training=False).numpy(),
+        "ours tf.function": lambda: graph(inputs).numpy(),
+    }
+    if include_xla:
+        xla = tf.function(lambda x: model(x, training=False), jit_compile=True)
+        contenders["ours XLA"] = lambda: xla(inputs).numpy()
+    if savedmodel_dir:
+        model.export(savedmodel_dir, format="tf_saved_model", verbose=False)
+        served = tf.saved_model.load(savedmodel_dir)
+        contenders["ours SavedModel"] = lambda: served.serve(inputs).numpy()
+    return model, contenders
+
+
+def reference_contenders(variant, clip, include_compile):
+    import torch
+
+    reference = reference_model(variant).eval()
+    alpha = PRESETS[variant][1]
+
+    def run(module):
+        with torch.inference_mode():
+            return module(torch_pathways(clip, alpha)).numpy()
+
+    contenders = {"PyTorchVideo eager": lambda: run(reference)}
+    if include_compile:
+        compiled = torch.compile(reference)
+        contenders["PyTorchVideo torch.compile"] = lambda: run(compiled)
+    return contenders
+
+
+def memory_child(framework, variant, size, batch, calls):
+    """Runs one framework alone and prints its peak RSS (GiB) as JSON."""
+    clip = np.random.rand(batch, 32, size, size, 3).astype("float32")
+    if framework == "ours":
+        contenders = our_contenders(variant, clip, None, include_xla=False)[1]
+        run = contenders["ours tf.function"]
+    else:
+        run = reference_contenders(variant, clip, include_compile=False)[
+            "PyTorchVideo eager"
+        ]
+    for _ in range(calls):
+        run()
+    print(json.dumps({"peak_rss_gib": peak_rss_gib()}))
+
+
+def measure_memory(framework, variant, size, batch):
+    command = [
+        sys.executable, __file__, "--memory-child", framework, "--models", variant,
+        "--sizes", str(size), "--batches", str(batch),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])["peak_rss_gib"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["8x8"], choices=sorted(PRESETS))
+    parser.add_argument("--sizes", nargs="+", type=int, default=[224])
+    parser.add_argument("--batches", nargs="+", type=int, default=[1])
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (5)")
+    parser.add_argument("--no-xla", action="store_true", help="skip the XLA contender")
+    parser.add_argument(
+        "--no-compile", action="store_true", help="skip torch.compile (slow to build)"
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip peak memory")
+    parser.add_argument("--memory-child", choices=["ours", "reference"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child, args.models[0], args.sizes[0], args.batches[0], 3)
+        return
+
+    import keras_slowfast as ks
+
+    print(f"machine: {machine_line()}")
+    peak = matmul_peak_gflops()
+    print(f"measured float32 matmul peak: {peak:.0f} GFLOP/s\n")
+    print(
+        "| model | size | batch | contender | s/clip | clips/s | ratio vs ref eager | "
+        "GFLOP/s | % of peak | peak RSS GiB |"
+    )
+    print("|---" * 10 + "|")
+    for variant in args.models:
+        for size in args.sizes:
+            for batch in args.batches:
+                clip = np.random.rand(batch, 32, size, size, 3).astype("float32")
+                with tempfile.TemporaryDirectory() as directory:
+                    model, ours = our_contenders(
+                        variant, clip, os.path.join(directory, "sm"), not args.no_xla
+                    )
+                    macs = ks.count_flops(model, (32, size, size, 3), batch_norm=False)
+                    contenders = {
+                        **reference_contenders(variant, clip, not args.no_compile),
+                        **ours,
+                    }
+                    medians = interleaved_medians(contenders, args.rounds)
+                memory = {}
+                if not args.no_memory:
+                    memory["ours tf.function"] = measure_memory("ours", variant, size, batch)
+                    memory["PyTorchVideo eager"] = measure_memory(
+                        "reference", variant, size, batch
+                    )
+                reference = medians["PyTorchVideo eager"]
+                for name, seconds in medians.items():
+                    per_clip = seconds / batch
+                    gflops = 2 * macs / per_clip / 1e9
+                    rss = f"{memory[name]:.2f}" if name in memory else "—"
+                    print(
+                        f"| SlowFast {variant} R50 | {size} | {batch} | {name} | "
+                        f"{per_clip:.3f} | {1 / per_clip:.2f} | "
+                        f"{seconds / reference:.2f} | {gflops:.0f} | "
+                        f"{100 * gflops / peak:.0f}% | {rss} |",
+                        flush=True,
+                    )
+
+
+if __name__ == "__main__":
+    main()

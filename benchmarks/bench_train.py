@@ -1,0 +1,102 @@
+"""One SlowFast R50 training step (forward + backward + SGD update), ours vs PyTorchVideo.
+
+Both sides run the same step on the same clips: softmax cross-entropy, SGD with
+momentum 0.9 (nesterov), batch-norm in training mode. Ours runs as a
+``tf.function`` (optionally XLA-compiled); the reference in eager PyTorch.
+Contenders are interleaved round by round; the table gives the median seconds
+per step, clips per second and the ratio ours/reference.
+
+    python benchmarks/bench_train.py                       # 8x8 R50, 224, batch 1
+    python benchmarks/bench_train.py --models 8x8 4x16 --batches 1 8 --rounds 3
+"""
+
+import argparse
+
+from common import (
+    PRESETS,
+    interleaved_medians,
+    machine_line,
+    reference_model,
+    torch_pathways,
+)
+
+import numpy as np  # noqa: E402
+
+
+def our_step(variant, clip, labels, jit_compile):
+    import keras
+    import tensorflow as tf
+
+    import keras_slowfast as ks
+
+    model = ks.from_preset(PRESETS[variant][0])
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    optimizer.build(model.trainable_variables)
+    inputs, targets = tf.constant(clip), tf.constant(labels)
+
+    @tf.function(jit_compile=jit_compile)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    return lambda: float(step(inputs, targets))
+
+
+def reference_step(variant, clip, labels):
+    import torch
+
+    reference = reference_model(variant).train()
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    targets = torch.from_numpy(labels.astype("int64"))
+    alpha = PRESETS[variant][1]
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(
+            reference(torch_pathways(clip, alpha)), targets
+        )
+        loss.backward()
+        optimizer.step()
+        return float(loss)
+
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["8x8"], choices=sorted(PRESETS))
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batches", nargs="+", type=int, default=[1])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--xla", action="store_true", help="also time our step under XLA")
+    args = parser.parse_args()
+    print(f"machine: {machine_line()}\n")
+    print("| model | size | batch | contender | s/step | clips/s | ratio vs reference |")
+    print("|---" * 7 + "|")
+    rng = np.random.default_rng(0)
+    for variant in args.models:
+        for batch in args.batches:
+            clip = rng.random((batch, 32, args.size, args.size, 3), dtype="float32")
+            labels = rng.integers(0, 400, size=batch)
+            contenders = {
+                "PyTorchVideo eager": reference_step(variant, clip, labels),
+                "ours tf.function": our_step(variant, clip, labels, False),
+            }
+            if args.xla:
+                contenders["ours XLA"] = our_step(variant, clip, labels, True)
+            medians = interleaved_medians(contenders, args.rounds)
+            reference = medians["PyTorchVideo eager"]
+            for name, seconds in medians.items():
+                print(
+                    f"| SlowFast {variant} R50 | {args.size} | {batch} | {name} | "
+                    f"{seconds:.2f} | {batch / seconds:.2f} | {seconds / reference:.2f} |",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()

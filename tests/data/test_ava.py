@@ -1,0 +1,234 @@
+"""AVA-format readers and the keyframe clip pipeline on a generated video."""
+
+import logging
+
+import cv2
+import numpy as np
+import pytest
+
+from keras_slowfast.data.ava import (
+    AVADataConfig,
+    AVADataset,
+    boxes_to_pixels,
+    keyframe_clip_indices,
+    letterbox,
+    read_ava_csv,
+    read_ava_rows,
+    read_exclusions,
+    read_label_map,
+    read_proposals,
+    write_detections,
+)
+
+WIDTH, HEIGHT, FPS, FRAMES = 80, 60, 30, 90
+RED_BOX = (0.25, 0.2, 0.5, 0.8)
+
+
+def _background(index):
+    return 20 + 2 * index
+
+
+def _write_video(path):
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT)
+    )
+    assert writer.isOpened()
+    for i in range(FRAMES):
+        frame = np.full((HEIGHT, WIDTH, 3), _background(i), np.uint8)
+        x1, y1, x2, y2 = (np.array(RED_BOX) * [WIDTH, HEIGHT, WIDTH, HEIGHT]).astype(
+            int
+        )
+        frame[y1:y2, x1:x2] = (0, 0, 255)  # BGR red
+        writer.write(frame)
+    writer.release()
+
+
+@pytest.fixture
+def ava_dir(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    _write_video(videos / "clip_a.mp4")
+    (videos / "broken.mp4").write_bytes(b"not a video at all")
+    (tmp_path / "train.csv").write_text(
+        "clip_a,1,0.25,0.2,0.5,0.8,1,0\n"
+        "clip_a,1,0.25,0.2,0.5,0.8,3,0\n"
+        "clip_a,1,0.6,0.1,0.9,0.9,3,1\n"
+        "clip_a,2,0.25,0.2,0.5,0.8,2,0\n"
+        "clip_a,0,0.1,0.1,0.2,0.2,1,0\n"
+        "broken,1,0.1,0.1,0.5,0.5,1,0\n"
+        "missing,1,0.1,0.1,0.5,0.5,1,0\n"
+    )
+    (tmp_path / "labels.pbtxt").write_text(
+        'item {\n  name: "bend"\n  id: 1\n}\nitem {\n  name: "carry"\n  id: 2\n}\n'
+        'item {\n  name: "dance"\n  id: 3\n}\n'
+    )
+    (tmp_path / "excluded.csv").write_text("clip_a,0\n")
+    (tmp_path / "proposals.csv").write_text(
+        "clip_a,1,0.25,0.2,0.5,0.8,,0.95\n"
+        "clip_a,1,0.6,0.1,0.9,0.9,,0.5\n"
+        "clip_a,2,0.1,0.1,0.3,0.4,,0.81\n"
+    )
+    return tmp_path
+
+
+def test_readers(ava_dir):
+    assert read_label_map(ava_dir / "labels.pbtxt") == {
+        1: "bend",
+        2: "carry",
+        3: "dance",
+    }
+    excluded = read_exclusions(ava_dir / "excluded.csv")
+    assert excluded == {("clip_a", 0)}
+    rows = read_ava_rows(ava_dir / "train.csv", exclusions=excluded)
+    assert len(rows) == 6 and rows[0].person_id == 0 and rows[0].score == 1.0
+    grouped = read_ava_csv(ava_dir / "train.csv", exclusions=excluded, class_ids=[1, 3])
+    assert ("clip_a", 0) not in grouped
+    boxes = grouped[("clip_a", 1)]
+    assert [b.labels for b in boxes] == [(1, 3), (3,)]
+    assert boxes[0].box == RED_BOX
+    assert ("clip_a", 2) not in grouped  # only class 2 there, filtered
+    proposals = read_proposals(ava_dir / "proposals.csv")
+    assert [len(v) for v in proposals.values()] == [1, 1]
+    assert proposals[("clip_a", 1)][0].score == 0.95
+    assert proposals[("clip_a", 1)][0].labels == ()
+    assert (
+        len(
+            read_proposals(ava_dir / "proposals.csv", score_threshold=0.4)[
+                ("clip_a", 1)
+            ]
+        )
+        == 2
+    )
+
+
+def test_reader_errors(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("clip,1,0.1,0.1\n")
+    with pytest.raises(ValueError, match="bad.csv:1: expected"):
+        read_ava_rows(bad)
+    bad.write_text("clip,1,0.1,0.1,0.2,0.2,run,0\n")
+    with pytest.raises(ValueError, match="action id 'run'"):
+        read_ava_rows(bad)
+    empty = tmp_path / "empty.pbtxt"
+    empty.write_text("nothing here")
+    with pytest.raises(ValueError, match="empty.pbtxt"):
+        read_label_map(empty)
+    with pytest.raises(FileNotFoundError):
+        read_ava_rows(tmp_path / "nope.csv")
+
+
+def test_keyframe_indices_and_letterbox():
+    np.testing.assert_array_equal(
+        keyframe_clip_indices(1, 30, 8, 2, 90), [22, 24, 26, 28, 30, 32, 34, 36]
+    )
+    # AVA cuts start at 900 s; clamped at both ends of the video.
+    np.testing.assert_array_equal(
+        keyframe_clip_indices(902, 10, 4, 3, 25, 900), [14, 17, 20, 23]
+    )
+    np.testing.assert_array_equal(keyframe_clip_indices(0, 30, 4, 2, 90), [0, 0, 0, 2])
+    np.testing.assert_array_equal(
+        keyframe_clip_indices(3, 30, 4, 2, 90), [86, 88, 89, 89]
+    )
+    frames = np.zeros((2, 60, 80, 3), np.uint8)
+    boxed, scale, pad = letterbox(frames, 64)
+    assert boxed.shape == (2, 64, 64, 3) and scale == 0.8 and pad == (0, 8)
+    np.testing.assert_allclose(
+        boxes_to_pixels([RED_BOX], 60, 80, scale, pad),
+        [[16, 17.6, 32, 46.4]],
+        atol=1e-4,
+    )
+
+
+def test_dataset_samples(ava_dir, caplog):
+    class_ids = sorted(read_label_map(ava_dir / "labels.pbtxt"))
+    boxes = read_ava_csv(
+        ava_dir / "train.csv", exclusions=read_exclusions(ava_dir / "excluded.csv")
+    )
+    config = AVADataConfig(num_frames=8, sampling_rate=2, image_size=64, max_boxes=3)
+    data = AVADataset(ava_dir / "videos", boxes, class_ids, config)
+    with caplog.at_level(logging.WARNING, logger="keras_slowfast"):
+        samples = list(data.generate())
+    # clip_a at 1 s and 2 s; "broken" and "missing" skipped, one warning each.
+    assert len(samples) == 2
+    assert data.skipped_videos == {"broken", "missing"}
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2 and any("broken" in w for w in warnings)
+
+    (clip, pixel_boxes), labels = samples[0]
+    assert clip.shape == (8, 64, 64, 3) and clip.dtype == np.float32
+    np.testing.assert_allclose(pixel_boxes[0], [16, 17.6, 32, 46.4], atol=1e-4)
+    np.testing.assert_array_equal(pixel_boxes[2], [-1, -1, -1, -1])
+    np.testing.assert_array_equal(labels, [[1, 0, 1], [0, 0, 1], [-1, -1, -1]])
+    # Frames 22..36 around the keyframe: background grey level 2 * i + 20.
+    rgb = clip * 0.225 + 0.45
+    grey = rgb[:, 10:14, 40:60, 1].mean(axis=(1, 2)) * 255  # below the pad (y < 8)
+    np.testing.assert_allclose(grey, [_background(i) for i in range(22, 38, 2)], atol=4)
+    # The red person box lands where the pixel boxes say.
+    x1, y1, x2, y2 = pixel_boxes[0].astype(int)
+    inside = rgb[4, y1 + 3 : y2 - 3, x1 + 3 : x2 - 3]
+    assert inside[..., 0].mean() > 0.9 and inside[..., 1].mean() < 0.2
+
+    flipped = AVADataset(
+        ava_dir / "videos",
+        boxes,
+        class_ids,
+        AVADataConfig(**{**config.__dict__, "flip": True, "seed": 1}),
+    )
+    # Over several keyframes at least one flip happens, and boxes follow it.
+    found = False
+    for key in flipped.keys:
+        sample = flipped.sample(key, np.random.default_rng(3))
+        if sample is None:
+            continue
+        flip_clip, flip_boxes, _, normalized = sample
+        if normalized[0, 0] == pytest.approx(1 - RED_BOX[2]):
+            found = True
+            x1, y1, x2, y2 = flip_boxes[0].astype(int)
+            red = flip_clip[4, y1 + 3 : y2 - 3, x1 + 3 : x2 - 3, 0] * 0.225 + 0.45
+            assert red.mean() > 0.9
+    assert found
+
+
+def test_tf_dataset_and_training_step(ava_dir, tmp_path):
+    import keras
+
+    from keras_slowfast.models import DetectionBinaryCrossentropy, SlowFastDetector
+
+    class_ids = [1, 2, 3]
+    boxes = read_ava_csv(ava_dir / "train.csv")
+    config = AVADataConfig(num_frames=8, image_size=64, max_boxes=2)
+    data = AVADataset(ava_dir / "videos", boxes, class_ids, config)
+    dataset = data.as_tf_dataset(batch_size=2, shuffle=True)
+    (clips, pixel_boxes), labels = next(iter(dataset))
+    assert tuple(clips.shape) == (2, 8, 64, 64, 3)
+    assert tuple(pixel_boxes.shape) == (2, 2, 4) and tuple(labels.shape) == (2, 2, 3)
+
+    model = SlowFastDetector(stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=3)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01), loss=DetectionBinaryCrossentropy()
+    )
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+    keyed = data.as_tf_dataset(batch_size=1, with_keys=True)
+    rows = []
+    for (clip, box), _, (video_id, timestamp, normalized) in keyed:
+        scores = np.asarray(model([clip, box], training=False))[0]
+        for row, score_row in enumerate(scores):
+            if normalized[0, row, 0] < 0:
+                continue
+            for index, score in enumerate(score_row):
+                rows.append(
+                    (
+                        video_id[0].numpy().decode(),
+                        int(timestamp[0]),
+                        normalized[0, row].numpy(),
+                        class_ids[index],
+                        score,
+                    )
+                )
+    path = tmp_path / "detections.csv"
+    write_detections(path, rows)
+    written = read_ava_rows(path)
+    assert len(written) == len(rows) > 0
+    assert written[0].score == pytest.approx(rows[0][4], abs=1e-6)
