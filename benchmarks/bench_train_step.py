@@ -63,8 +63,9 @@ def torch_steps(batch_size, size, steps, warmup):
     torch.manual_seed(0)
     model = slowfast_r50(pretrained=False)
     model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9,
-                                nesterov=True, weight_decay=1e-4)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4
+    )
     fast = torch.randn(batch_size, 3, 32, size, size)
     slow = fast[:, :, torch.linspace(0, 31, 8).long()]
     y = torch.randint(0, 400, (batch_size,))
@@ -91,16 +92,22 @@ def main(argv=None):
     import tensorflow as tf
     import torch
 
-    print(f"machine: {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs; TF {tf.__version__}, torch {torch.__version__}, "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"SlowFast R50 8x8, batch {args.batch_size}, 32x{args.size}x{args.size}, "
-          f"median of {args.steps} steps after {args.warmup} warm-up")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs; TF {tf.__version__}, torch {torch.__version__}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"SlowFast R50 8x8, batch {args.batch_size}, 32x{args.size}x{args.size}, "
+        f"median of {args.steps} steps after {args.warmup} warm-up"
+    )
     results = {
-        "keras_slowfast (TF)": keras_steps(args.batch_size, args.size, args.steps,
-                                           args.warmup),
-        "PyTorchVideo slowfast_r50": torch_steps(args.batch_size, args.size,
-                                                 args.steps, args.warmup),
+        "keras_slowfast (TF)": keras_steps(
+            args.batch_size, args.size, args.steps, args.warmup
+        ),
+        "PyTorchVideo slowfast_r50": torch_steps(
+            args.batch_size, args.size, args.steps, args.warmup
+        ),
     }
     print(f"| {'implementation':<28} | median s/step | min s/step |")
     print(f"| {'-' * 28} | ------------- | ---------- |")

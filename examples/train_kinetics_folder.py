@@ -4,9 +4,8 @@
         --output-dir runs/k400 [--preset slowfast_r50 --epochs 196 --batch-size 64]
     python examples/train_kinetics_folder.py --smoke   # generated videos, tiny model
 
-The data goes through ``trainer.build_datasets({"type": "folder", ...})``: the
-package's tf.data video pipeline when it is installed, otherwise a simple
-reader (``keras_slowfast.data.decode.read_frames`` in a tf.data generator).
+The data goes through ``trainer.build_datasets({"type": "folder", ...})``, i.e.
+the package's tf.data video pipeline (``keras_slowfast.data.datasets``).
 ``--smoke`` writes the built-in moving-shape task as .avi files first.
 """
 
@@ -70,9 +69,9 @@ def main(argv=None):
     else:
         if not args.train:
             parser.error("--train is required (or use --smoke)")
-        from keras_slowfast.training.folder_data import list_folder
+        from keras_slowfast.data.datasets import read_folder_tree
 
-        classes = list_folder(args.train)[2]
+        classes = read_folder_tree(args.train)[2]
         model = {
             "preset": args.preset,
             "num_classes": len(classes),

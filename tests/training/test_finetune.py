@@ -24,7 +24,9 @@ def test_finetune_from_weights_file_copies_backbone_and_replaces_head(tmp_path):
         if layer.name == "head" or not layer.weights:
             continue
         assert not layer.trainable
-        for a, b in zip(layer.weights, source.get_layer(layer.name).weights, strict=True):
+        for a, b in zip(
+            layer.weights, source.get_layer(layer.name).weights, strict=True
+        ):
             np.testing.assert_array_equal(
                 keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
             )

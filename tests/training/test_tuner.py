@@ -10,8 +10,9 @@ BASE = {"stage_depths": [1, 1, 1, 1], "num_frames": 8, "num_classes": 4}
 
 
 def test_hypermodel_builds_sampled_architecture_and_recipe():
-    hypermodel = SlowFastHyperModel(BASE, TrainingRecipe(epochs=2, warmup_epochs=0),
-                                    steps_per_epoch=3)
+    hypermodel = SlowFastHyperModel(
+        BASE, TrainingRecipe(epochs=2, warmup_epochs=0), steps_per_epoch=3
+    )
     hp = keras_tuner.HyperParameters()
     hp.Fixed("alpha", 2)
     hp.Fixed("beta_inv", 4)
@@ -26,7 +27,11 @@ def test_hypermodel_builds_sampled_architecture_and_recipe():
     space = keras_tuner.HyperParameters()
     hypermodel.build(space)
     assert {p.name for p in space.space} == {
-        "alpha", "beta_inv", "fusion_kernel_size", "learning_rate", "weight_decay"
+        "alpha",
+        "beta_inv",
+        "fusion_kernel_size",
+        "learning_rate",
+        "weight_decay",
     }
 
 
