@@ -127,6 +127,24 @@ def build_model(model_config, recipe=None):
     return SlowFastNet(**config)
 
 
+def keep_head_float32(model):
+    """Runs a model's head in float32 under mixed precision.
+
+    Logits in float16/bfloat16 lose precision in the softmax and break metrics
+    such as top-k accuracy; the head is small, so float32 costs nothing.
+    Returns the model.
+    """
+    for name in ("head", "pool"):
+        try:
+            layer = model.get_layer(name)
+        except ValueError:
+            continue
+        layer.dtype_policy = keras.DTypePolicy("float32")
+        for sublayer in layer._flatten_layers(include_self=False):
+            sublayer.dtype_policy = keras.DTypePolicy("float32")
+    return model
+
+
 def load_model(path):
     """Loads a ``.keras`` model file, with a clear error for a missing file."""
     if not os.path.isfile(path):
@@ -413,6 +431,8 @@ def train_from_config(config, verbose="auto"):
 
     def make_model():
         model = build_model(config["model"], recipe)
+        if recipe.mixed_precision:
+            keep_head_float32(model)
         if sync_bn:
             distribute.synchronize_batch_norm(model)
         return model

@@ -187,3 +187,17 @@ def test_evaluate_multi_label(tmp_path):
     )
     assert 0.0 < results["mAP"] <= 1.0
     assert (tmp_path / "per_class.csv").exists()
+
+
+def test_mixed_precision_keeps_logits_float32():
+    from keras_slowfast.training.recipe import set_mixed_precision
+
+    try:
+        set_mixed_precision(True)
+        model = trainer.keep_head_float32(tiny_model())
+        logits = model(clips(2)[0], training=False)
+        assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+        inner = model.get_layer("slow_res2").blocks[0].conv_a.conv
+        assert inner.compute_dtype in ("float16", "bfloat16")
+    finally:
+        set_mixed_precision(False)
