@@ -29,6 +29,8 @@ setup(
         "numpy",
         "opencv-python-headless>=4.8",
         "keras-tuner>=1.4",
+        "pyyaml>=5.1",
+        "tensorboard>=2.16",
     ],
     extras_require={
         "video": VIDEO,

@@ -16,9 +16,11 @@ COMMANDS = {
     "convert": "convert",
     "demo": "demo",
     "detect": "detect",
+    "evaluate": "evaluate",
     "export": "export",
     "info": "info",
     "predict": "predict",
+    "train": "train",
 }
 
 # Errors a user can fix; printed as one line instead of a traceback.

@@ -1,0 +1,38 @@
+"""``train``: run a training job described by a YAML or JSON config."""
+
+HELP = "Train a SlowFast model from a YAML/JSON config (reference recipe defaults)."
+
+
+def add_arguments(parser):
+    parser.add_argument("--config", required=True, help="run config (.yaml or .json)")
+    parser.add_argument(
+        "--output-dir", default=None, help="override the config's output_dir"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="override epochs")
+
+
+def run(args):
+    from keras_slowfast.training import trainer
+
+    config = trainer.load_config(args.config)
+    if args.output_dir:
+        config["output_dir"] = args.output_dir
+    if args.epochs:
+        training = dict(config.get("training", {}))
+        training["epochs"] = args.epochs
+        training["warmup_epochs"] = min(training.get("warmup_epochs", 34), args.epochs)
+        config["training"] = training
+    _, history, results = trainer.train_from_config(config)
+    print(
+        f"trained {len(history.history['loss'])} epochs; final loss "
+        f"{history.history['loss'][-1]:.4f}"
+    )
+    for name, value in results.items():
+        print(
+            f"validation {name}: {value:.4f}"
+            if isinstance(value, float)
+            else f"validation {name}: {value}"
+        )
+    if config.get("output_dir"):
+        print(f"outputs in {config['output_dir']}")
+    return 0

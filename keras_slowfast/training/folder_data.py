@@ -1,0 +1,54 @@
+"""Class-per-folder video trees (Kinetics layout) as training / validation datasets.
+
+``root/<class name>/<video file>``; class indices follow the sorted folder
+names. The clips come from the package's tf.data pipeline
+(``keras_slowfast.data.datasets``: random clip sampling, scale jitter, crops
+and flips for training; uniform clips and crops for validation). Unreadable
+videos are skipped with one warning each and counted by the pipeline.
+"""
+
+from keras_slowfast.data import datasets
+
+
+def folder_datasets(config, batch_size, input_context=None):
+    """``(train, validation, class_names, steps)`` for ``data: {type: folder}``.
+
+    Keys: ``train`` (folder), ``validation`` (folder or None), ``crop_size``
+    (sets both crop sizes) and any ``VideoDataConfig`` field (``num_frames``,
+    ``sampling_rate``, ``train_short_side``...). ``steps`` is the number of
+    training batches per epoch, the schedule's unit (skipped videos make the
+    real count smaller). Validation uses one view per clip as configured
+    (``num_clips`` x ``num_crops``); each view is scored separately.
+    """
+    config = dict(config)
+    train_root = config.pop("train", None)
+    if not train_root:
+        raise ValueError("data.train (a class-per-folder video tree) is required")
+    validation_root = config.pop("validation", None)
+    crop_size = config.pop("crop_size", None)
+    if crop_size:
+        config.setdefault("train_crop_size", crop_size)
+        config.setdefault("eval_crop_size", crop_size)
+    try:
+        data_config = datasets.VideoDataConfig(**config)
+    except TypeError as error:
+        raise ValueError(f"data section: {error}") from None
+    train_source = datasets.VideoClipDataset.from_folder(train_root, config=data_config)
+    train = train_source.build(True, batch_size, input_context=input_context)
+    validation = None
+    if validation_root:
+        validation_source = datasets.VideoClipDataset.from_folder(
+            validation_root, config=data_config
+        )
+        if list(validation_source.class_names) != list(train_source.class_names):
+            raise ValueError(
+                f"validation folder {validation_root} has classes "
+                f"{list(validation_source.class_names)[:5]}..., training folder "
+                f"{train_root} has {list(train_source.class_names)[:5]}...; "
+                "they must have the same class sub-folders"
+            )
+        validation = validation_source.build(
+            False, batch_size, input_context=input_context
+        )
+    steps = max(1, len(train_source) // batch_size)
+    return train, validation, list(train_source.class_names), steps

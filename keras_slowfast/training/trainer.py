@@ -1,0 +1,466 @@
+"""``train()`` / ``evaluate()``: training entry points, as library calls and configs.
+
+A run is described by a dict (or a YAML / JSON file) with four sections::
+
+    model:    {preset: slowfast_r50, num_classes: 400}   # or SlowFastNet
+              # arguments, or {factory: SlowOnly, ...}, or {finetune_from: path}
+    data:     {type: synthetic, num_clips: 512}           # or {type: folder,
+              # train: DIR, validation: DIR, num_frames: 32, crop_size: 224}
+    training: {epochs: 196, batch_size: 64, ...}          # TrainingRecipe fields
+    output_dir: runs/slowfast                             # checkpoints, logs
+
+``train_from_config(config)`` builds everything (inside the distribution
+strategy's scope) and calls :func:`train`, which compiles the model with the
+reference recipe and fits it with ModelCheckpoint, TensorBoard and
+BackupAndRestore, so a killed job started again with the same output folder
+resumes at the epoch it reached.
+"""
+
+import json
+import logging
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_slowfast.models import factories
+from keras_slowfast.models.slowfast import SlowFastNet
+from keras_slowfast.training import distribute
+from keras_slowfast.training.recipe import (
+    TrainingRecipe,
+    build_loss,
+    build_metrics,
+    build_optimizer,
+    set_mixed_precision,
+)
+
+logger = logging.getLogger("keras_slowfast")
+
+CONFIG_SECTIONS = ("model", "data", "training", "output_dir", "distribution", "seed")
+FACTORIES = {
+    "SlowFast": factories.SlowFast,
+    "SlowFastR50": factories.SlowFastR50,
+    "SlowFastR101": factories.SlowFastR101,
+    "SlowOnly": factories.SlowOnly,
+    "FastOnly": factories.FastOnly,
+}
+
+
+def load_config(path):
+    """Reads a run config from a ``.yaml`` / ``.yml`` (PyYAML) or ``.json`` file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file {path} does not exist")
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    if path.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise ValueError(
+                f"{path}: reading YAML needs PyYAML (pip install pyyaml); "
+                "or write the config as JSON"
+            ) from None
+        config = yaml.safe_load(text)
+    elif path.endswith(".json"):
+        try:
+            config = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON ({error})") from None
+    else:
+        raise ValueError(f"config file {path} must end in .yaml, .yml or .json")
+    return check_config(config, source=path)
+
+
+def check_config(config, source="config"):
+    """Checks the sections of a run config; returns it."""
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"{source}: expected a mapping of sections, got {type(config)}"
+        )
+    unknown = sorted(set(config) - set(CONFIG_SECTIONS))
+    if unknown:
+        raise ValueError(
+            f"{source}: unknown sections {unknown}; expected {list(CONFIG_SECTIONS)}"
+        )
+    for section in ("model", "data"):
+        if not isinstance(config.get(section), dict):
+            raise ValueError(f"{source}: section {section!r} (a mapping) is required")
+    TrainingRecipe.from_dict(config.get("training", {}))
+    return config
+
+
+def build_model(model_config, recipe=None):
+    """Builds a model from the ``model`` section of a run config.
+
+    Forms: ``{preset: NAME, **overrides}``; ``{factory: SlowOnly, **kwargs}``
+    (SlowFast, SlowFastR50, SlowFastR101, SlowOnly, FastOnly); plain
+    ``SlowFastNet`` arguments; ``{path: model.keras}`` to continue from a saved
+    model; or ``{finetune_from: PATH, num_classes: N, freeze_backbone: bool}``.
+    The recipe's ``dropout_rate`` is used unless the section sets its own.
+    """
+    config = dict(model_config)
+    if "path" in config:
+        return load_model(config.pop("path"))
+    if "finetune_from" in config:
+        from keras_slowfast.training.finetune import finetune_model
+
+        if "num_classes" not in config:
+            raise ValueError("model.finetune_from needs model.num_classes")
+        return finetune_model(
+            config.pop("finetune_from"),
+            config.pop("num_classes"),
+            freeze_backbone=config.pop("freeze_backbone", False),
+            **config,
+        )
+    if recipe is not None:
+        config.setdefault("dropout_rate", recipe.dropout_rate)
+    if "preset" in config:
+        return factories.from_preset(config.pop("preset"), **config)
+    if "factory" in config:
+        name = config.pop("factory")
+        if name not in FACTORIES:
+            raise ValueError(
+                f"model.factory={name!r} must be one of {sorted(FACTORIES)}"
+            )
+        return FACTORIES[name](**config)
+    return SlowFastNet(**config)
+
+
+def keep_head_float32(model):
+    """Runs a model's head in float32 under mixed precision.
+
+    Logits in float16/bfloat16 lose precision in the softmax and break metrics
+    such as top-k accuracy; the head is small, so float32 costs nothing.
+    Returns the model.
+    """
+    for name in ("head", "pool"):
+        try:
+            layer = model.get_layer(name)
+        except ValueError:
+            continue
+        layer.dtype_policy = keras.DTypePolicy("float32")
+        for sublayer in layer._flatten_layers(include_self=False):
+            sublayer.dtype_policy = keras.DTypePolicy("float32")
+    return model
+
+
+def load_model(path):
+    """Loads a ``.keras`` model file, with a clear error for a missing file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model file {path} does not exist")
+    if not path.endswith(".keras"):
+        raise ValueError(f"model file {path} must be a .keras file")
+    return keras.saving.load_model(path)
+
+
+def _steps_per_epoch(data, batch_size):
+    if isinstance(data, tf.data.Dataset):
+        cardinality = int(data.cardinality())
+        if cardinality < 1:
+            raise ValueError(
+                "steps_per_epoch is needed for a dataset of unknown or infinite "
+                f"length (cardinality {cardinality})"
+            )
+        return cardinality
+    x = data[0]
+    return max(1, -(-len(x) // batch_size))
+
+
+def _as_dataset(data, batch_size, shuffle, seed=0):
+    """(x, y) arrays -> batched tf.data.Dataset; datasets pass through."""
+    if isinstance(data, tf.data.Dataset):
+        return data
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError("data must be a tf.data.Dataset or an (x, y) pair of arrays")
+    x, y = data
+    if len(x) != len(y):
+        raise ValueError(f"data has {len(x)} clips but {len(y)} labels")
+    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size)
+
+
+def compile_model(model, recipe, steps_per_epoch):
+    """Compiles ``model`` with the recipe's optimizer, loss and metrics."""
+    if not model.built:
+        raise ValueError("model must be built before compile_model")
+    from_logits = getattr(model, "head_activation", None) is None
+    model.compile(
+        optimizer=build_optimizer(model, recipe, steps_per_epoch),
+        loss=build_loss(recipe, from_logits=from_logits),
+        metrics=build_metrics(recipe, getattr(model, "num_classes", None)),
+    )
+    return model
+
+
+def train(
+    model,
+    train_data,
+    *,
+    validation_data=None,
+    recipe=None,
+    output_dir=None,
+    steps_per_epoch=None,
+    strategy=None,
+    schedule_steps_per_epoch=None,
+    callbacks=(),
+    checkpoints=True,
+    tensorboard=True,
+    backup=True,
+    verbose="auto",
+):
+    """Trains a model with the reference recipe; returns the Keras ``History``.
+
+    Args:
+        model: a ``keras.Model``, or a function of no arguments returning one.
+            With a ``strategy``, pass the function: the model must be created
+            inside the strategy's scope, which this call opens.
+        train_data: ``tf.data.Dataset`` of batched ``(clip, target)`` pairs, or
+            an ``(x, y)`` pair of arrays (batched with ``recipe.batch_size``).
+        validation_data: the same forms, or None.
+        recipe: ``TrainingRecipe`` or dict of its fields (defaults: reference).
+        output_dir: str or None. Receives ``checkpoints/`` (ModelCheckpoint:
+            ``last.keras`` every epoch and ``best.keras`` on validation),
+            ``logs/`` (TensorBoard), ``backup/`` (BackupAndRestore) and
+            ``recipe.json``. Without it no files are written.
+        steps_per_epoch: int or None. Needed for datasets of unknown length;
+            converts the recipe's epochs to schedule steps.
+        strategy: ``tf.distribute.Strategy`` or None.
+        schedule_steps_per_epoch: int or None. Steps per epoch used only to
+            lay out the learning-rate schedule, for a dataset of unknown length
+            that ``fit`` should still run to its end (e.g. one that skips
+            corrupt videos); defaults to ``steps_per_epoch``.
+        callbacks: extra Keras callbacks.
+        checkpoints, tensorboard, backup: bool. Which file callbacks to add.
+        verbose: Keras verbosity (progress bars by default).
+
+    Returns:
+        ``keras.callbacks.History``; the trained model is ``history.model``.
+    """
+    if recipe is None:
+        recipe = TrainingRecipe()
+    elif isinstance(recipe, dict):
+        recipe = TrainingRecipe.from_dict(recipe)
+    strategy = strategy or tf.distribute.get_strategy()
+    train_dataset = _as_dataset(train_data, recipe.batch_size, shuffle=True)
+    if validation_data is not None:
+        validation_data = _as_dataset(validation_data, recipe.batch_size, shuffle=False)
+    steps = (
+        schedule_steps_per_epoch
+        or steps_per_epoch
+        or _steps_per_epoch(train_dataset, recipe.batch_size)
+    )
+    with strategy.scope():
+        if not isinstance(model, keras.Model):
+            if not callable(model):
+                raise ValueError(
+                    "model must be a keras.Model or a function returning one"
+                )
+            model = model()
+        compile_model(model, recipe, steps)
+
+    all_callbacks = list(callbacks)
+    if output_dir:
+        chief = distribute.is_chief(strategy)
+        # Non-chief workers write to a private folder so files never collide.
+        write_dir = output_dir if chief else distribute.worker_dir(output_dir, strategy)
+        os.makedirs(write_dir, exist_ok=True)
+        if chief:
+            with open(os.path.join(output_dir, "recipe.json"), "w") as handle:
+                json.dump(recipe.to_dict(), handle, indent=2)
+        if backup:
+            # Keras 3's BackupAndRestore is not multi-worker aware: each worker
+            # keeps its own copy (identical, the replicas stay in sync).
+            all_callbacks.append(
+                keras.callbacks.BackupAndRestore(os.path.join(write_dir, "backup"))
+            )
+        if checkpoints:
+            folder = os.path.join(write_dir, "checkpoints")
+            os.makedirs(folder, exist_ok=True)
+            all_callbacks.append(
+                keras.callbacks.ModelCheckpoint(os.path.join(folder, "last.keras"))
+            )
+            if validation_data is not None:
+                all_callbacks.append(
+                    keras.callbacks.ModelCheckpoint(
+                        os.path.join(folder, "best.keras"),
+                        monitor="val_loss",
+                        save_best_only=True,
+                    )
+                )
+        if tensorboard:
+            all_callbacks.append(
+                keras.callbacks.TensorBoard(os.path.join(write_dir, "logs"))
+            )
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras 3 fit() first reduces one nested (clip, label) batch with
+        # strategy.reduce to build the model symbolically; the multi-worker
+        # strategy rejects nested values. The model is built and compiled
+        # already, so skip that step: fit() then takes the strategy from the
+        # scope below and distributes the data and steps as usual.
+        model._distribute_strategy = None
+        model.jit_compile = False
+        distribute.patch_keras_multi_worker_logs()
+    with strategy.scope():
+        return model.fit(
+            train_dataset,
+            validation_data=validation_data,
+            epochs=recipe.epochs,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=all_callbacks,
+            verbose=verbose,
+            shuffle=False,  # datasets are shuffled when they are built
+        )
+
+
+def predict_scores(model, data, verbose="auto"):
+    """Scores of a model on ``data``: ``(scores, targets)`` as NumPy arrays."""
+    if isinstance(data, tf.data.Dataset):
+        scores, targets = [], []
+        for clips, batch_targets in data:
+            scores.append(np.asarray(model(clips, training=False)))
+            targets.append(np.asarray(batch_targets))
+        if not scores:
+            raise ValueError("the evaluation dataset is empty")
+        return np.concatenate(scores), np.concatenate(targets)
+    x, y = data
+    return np.asarray(model.predict(x, verbose=verbose)), np.asarray(y)
+
+
+def evaluate(model, data, *, multi_label=False, class_names=None, output_dir=None):
+    """Evaluates a model: top-1/top-5 (single-label) or mAP (multi-label).
+
+    One clip per video is scored here; for the reference 10x3 multi-view test
+    average the view scores per video first (``evaluation.multiview``) and
+    pass the averaged scores to the ``evaluation.metrics`` functions.
+
+    Args:
+        model: ``keras.Model``.
+        data: ``tf.data.Dataset`` of ``(clip, target)`` batches or ``(x, y)``.
+        multi_label: bool. Targets are multi-hot vectors; report mAP.
+        class_names: list of str or None.
+        output_dir: str or None. Writes ``confusion_matrix.png`` (single-label),
+            ``per_class.csv`` and ``metrics.json`` there.
+
+    Returns:
+        dict of metric name -> float (``top1``, ``top5`` or ``mAP``, and
+        ``num_videos``).
+    """
+    from keras_slowfast.evaluation import metrics
+
+    scores, targets = predict_scores(model, data, verbose=0)
+    num_classes = scores.shape[1]
+    if multi_label:
+        value, _ = metrics.mean_average_precision(scores, targets)
+        results = {"mAP": value, "num_videos": len(scores)}
+        rows = metrics.multilabel_report(scores, targets, class_names)
+    else:
+        labels = targets.reshape(-1).astype(np.int64)
+        results = {
+            "top1": metrics.top_k_accuracy(scores, labels, 1),
+            "top5": metrics.top_k_accuracy(scores, labels, min(5, num_classes)),
+            "num_videos": len(scores),
+        }
+        rows = metrics.per_class_report(scores, labels, class_names)
+    if output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+        metrics.write_report_csv(rows, os.path.join(output_dir, "per_class.csv"))
+        if not multi_label:
+            matrix = metrics.confusion_matrix(labels, scores.argmax(1), num_classes)
+            metrics.plot_confusion_matrix(
+                matrix, os.path.join(output_dir, "confusion_matrix.png"), class_names
+            )
+        with open(os.path.join(output_dir, "metrics.json"), "w") as handle:
+            json.dump(results, handle, indent=2)
+    return results
+
+
+def build_datasets(data_config, recipe, input_context=None):
+    """``(train, validation, class_names, steps)`` from a config's ``data`` section.
+
+    ``steps`` is the number of training batches per epoch when the dataset
+    cannot tell (None otherwise).
+
+    ``type: synthetic`` — the built-in moving-shape task
+    (``keras_slowfast.data.synthetic``; keys ``num_clips``,
+    ``num_validation_clips``, ``seed``, ``num_frames``, ``image_size``).
+    ``type: folder`` — class-per-folder video trees ``train`` and
+    ``validation`` (see :func:`keras_slowfast.training.folder_data`).
+    """
+    config = dict(data_config)
+    kind = config.pop("type", "synthetic")
+    if kind == "synthetic":
+        from keras_slowfast.data import synthetic
+
+        num_clips = config.pop("num_clips", 256)
+        num_validation = config.pop("num_validation_clips", max(8, num_clips // 4))
+        seed = config.pop("seed", 0)
+        train_data = synthetic.make_motion_dataset(num_clips, seed=seed, **config)
+        validation = synthetic.make_motion_dataset(
+            num_validation, seed=seed + 1_000_003, **config
+        )
+        return train_data, validation, list(synthetic.MOTION_CLASSES), None
+    if kind == "folder":
+        from keras_slowfast.training.folder_data import folder_datasets
+
+        return folder_datasets(config, recipe.batch_size, input_context=input_context)
+    raise ValueError(f"data.type={kind!r} must be 'synthetic' or 'folder'")
+
+
+def train_from_config(config, verbose="auto"):
+    """Runs a whole training job described by a config dict or file path.
+
+    Returns:
+        ``(model, history, results)``: ``results`` is :func:`evaluate` on the
+        validation split (empty when there is none).
+    """
+    if isinstance(config, str):
+        config = load_config(config)
+    else:
+        config = check_config(config)
+    recipe = TrainingRecipe.from_dict(config.get("training", {}))
+    if "seed" in config:
+        keras.utils.set_random_seed(int(config["seed"]))
+    set_mixed_precision(recipe.mixed_precision)
+    strategy = distribute.strategy_from_config(config.get("distribution"))
+    train_data, validation, class_names, steps = build_datasets(config["data"], recipe)
+    distribution = config.get("distribution") or {}
+    sync_bn = bool(distribution.get("sync_batch_norm", False))
+
+    def make_model():
+        model = build_model(config["model"], recipe)
+        if recipe.mixed_precision:
+            keep_head_float32(model)
+        if sync_bn:
+            distribute.synchronize_batch_norm(model)
+        return model
+
+    output_dir = config.get("output_dir")
+    try:
+        history = train(
+            make_model,
+            train_data,
+            validation_data=validation,
+            recipe=recipe,
+            output_dir=output_dir,
+            strategy=strategy,
+            schedule_steps_per_epoch=steps,
+            verbose=verbose,
+        )
+    finally:
+        set_mixed_precision(False)
+    model = history.model
+    results = {}
+    if validation is not None:
+        results = evaluate(
+            model,
+            validation,
+            multi_label=recipe.multi_label,
+            class_names=class_names,
+            output_dir=os.path.join(output_dir, "evaluation") if output_dir else None,
+        )
+    if output_dir and distribute.is_chief(strategy):
+        model.save(os.path.join(output_dir, "model.keras"))
+    return model, history, results

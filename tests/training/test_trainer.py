@@ -1,0 +1,203 @@
+"""Tests for train() / evaluate(): overfitting, resuming, configs, outputs."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_slowfast import SlowFastNet
+from keras_slowfast.data import synthetic
+from keras_slowfast.training import trainer
+from keras_slowfast.training.recipe import TrainingRecipe
+
+TINY = dict(stage_depths=[1, 1, 1, 1], alpha=4, beta_inv=8, num_frames=8)
+
+
+def tiny_model(num_classes=8, dropout_rate=0.0):
+    return SlowFastNet(**TINY, num_classes=num_classes, dropout_rate=dropout_rate)
+
+
+def clips(num, seed=0):
+    return synthetic.make_motion_dataset(num, seed=seed, num_frames=8, image_size=32)
+
+
+def test_tiny_model_overfits_a_handful_of_clips():
+    x, y = clips(8)
+    recipe = TrainingRecipe(
+        epochs=30,
+        warmup_epochs=2,
+        batch_size=8,
+        base_learning_rate=0.05,
+        reference_batch_size=8,
+        weight_decay=0.0,
+        dropout_rate=0.0,
+    )
+    history = trainer.train(tiny_model(), (x, y), recipe=recipe, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.1 * losses[0], losses
+    assert history.history["accuracy"][-1] == 1.0, history.history["accuracy"]
+
+
+class KillAt(keras.callbacks.Callback):
+    """Simulates a killed job: raises when epoch ``epoch`` begins."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("killed")
+
+
+def test_resume_after_interruption_continues_the_same_run(tmp_path):
+    x, y = clips(8)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)  # fixed order
+    recipe = TrainingRecipe(
+        epochs=3,
+        warmup_epochs=1,
+        batch_size=4,
+        reference_batch_size=4,
+        base_learning_rate=0.05,
+        dropout_rate=0.0,
+    )
+    options = dict(recipe=recipe, checkpoints=False, tensorboard=False, verbose=0)
+
+    keras.utils.set_random_seed(1)
+    reference = trainer.train(
+        tiny_model, data, output_dir=str(tmp_path / "a"), **options
+    ).model
+
+    keras.utils.set_random_seed(1)
+    with pytest.raises(RuntimeError, match="killed"):
+        trainer.train(
+            tiny_model,
+            data,
+            output_dir=str(tmp_path / "b"),
+            callbacks=[KillAt(1)],
+            **options,
+        )
+    assert os.path.exists(tmp_path / "b" / "backup")
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda e, logs: seen.append(e)
+    )
+    keras.utils.set_random_seed(99)  # a different init: the backup must win
+    history = trainer.train(
+        tiny_model, data, output_dir=str(tmp_path / "b"), callbacks=[record], **options
+    )
+    resumed = history.model
+    assert seen == [1, 2]
+    assert int(resumed.optimizer.iterations) == int(reference.optimizer.iterations) == 6
+    for a, b in zip(reference.weights, resumed.weights, strict=True):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(a),
+            keras.ops.convert_to_numpy(b),
+            rtol=1e-4,
+            atol=1e-5,
+            err_msg=a.path,
+        )
+
+
+def test_train_from_config_writes_checkpoints_logs_and_reports(tmp_path):
+    config = {
+        "model": {**TINY, "num_classes": 8},
+        "data": {
+            "type": "synthetic",
+            "num_clips": 8,
+            "num_validation_clips": 8,
+            "num_frames": 8,
+            "image_size": 32,
+        },
+        "training": {
+            "epochs": 1,
+            "warmup_epochs": 0,
+            "batch_size": 4,
+            "label_smoothing": 0.1,
+        },
+        "output_dir": str(tmp_path),
+        "seed": 0,
+    }
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(config))
+    model, history, results = trainer.train_from_config(str(path), verbose=0)
+    assert len(history.history["loss"]) == 1
+    assert set(results) == {"top1", "top5", "num_videos"} and results["num_videos"] == 8
+    for name in (
+        "checkpoints/last.keras",
+        "checkpoints/best.keras",
+        "recipe.json",
+        "model.keras",
+        "evaluation/per_class.csv",
+        "evaluation/confusion_matrix.png",
+    ):
+        assert (tmp_path / name).exists(), name
+    assert os.listdir(tmp_path / "logs")
+    reloaded = keras.saving.load_model(str(tmp_path / "model.keras"))
+    np.testing.assert_allclose(
+        reloaded.predict(clips(2)[0], verbose=0),
+        model.predict(clips(2)[0], verbose=0),
+        atol=1e-4,
+    )
+
+
+def test_yaml_config_and_errors(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "model: {preset: slowfast_r50}\ndata: {type: synthetic}\n"
+        "training: {epochs: 3, warmup_epochs: 1, batch_size: 2}\n"
+    )
+    config = trainer.load_config(str(path))
+    assert config["training"]["epochs"] == 3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {}\ndata: {}\ntraining: {lr: 1}\n")
+    with pytest.raises(ValueError, match="unknown training options"):
+        trainer.load_config(str(bad))
+    with pytest.raises(ValueError, match="unknown sections"):
+        trainer.check_config({"model": {}, "data": {}, "optimizer": {}})
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        trainer.load_config(str(tmp_path / "missing.json"))
+    with pytest.raises(ValueError, match="model.factory"):
+        trainer.build_model({"factory": "ResNet"})
+    assert (
+        trainer.build_model(
+            {
+                "factory": "SlowOnly",
+                "depth": 50,
+                "num_classes": 3,
+                "num_frames": 8,
+                "alpha": 4,
+            }
+        ).pathways
+        == "slow"
+    )
+
+
+def test_evaluate_multi_label(tmp_path):
+    model = SlowFastNet(**TINY, num_classes=3, dropout_rate=0.0)
+    x = clips(6)[0]
+    targets = np.array(
+        [[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 1]]
+    )
+    results = trainer.evaluate(
+        model, (x, targets), multi_label=True, output_dir=str(tmp_path)
+    )
+    assert 0.0 < results["mAP"] <= 1.0
+    assert (tmp_path / "per_class.csv").exists()
+
+
+def test_mixed_precision_keeps_logits_float32():
+    from keras_slowfast.training.recipe import set_mixed_precision
+
+    try:
+        set_mixed_precision(True)
+        model = trainer.keep_head_float32(tiny_model())
+        logits = model(clips(2)[0], training=False)
+        assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+        inner = model.get_layer("slow_res2").blocks[0].conv_a.conv
+        assert inner.compute_dtype in ("float16", "bfloat16")
+    finally:
+        set_mixed_precision(False)
