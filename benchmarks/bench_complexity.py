@@ -20,35 +20,133 @@ from keras_slowfast.models.complexity import flop_breakdown  # noqa: E402
 # (row label, builder, frames, PyTorchVideo builder name or None,
 #  zoo GFLOPs, paper GFLOPs, paper top-1) -- published figures from REFERENCE.md.
 ROWS = [
-    ("SlowFast 4x16 R50", lambda: ks.from_preset("slowfast_4x16_r50"), 32,
-     "slowfast_4x16_r50", 36.69, 36.1, 75.6),
-    ("SlowFast 8x8 R50", lambda: ks.from_preset("slowfast_8x8_r50"), 32,
-     "slowfast_r50", 65.71, 65.7, 77.0),
-    ("SlowFast 8x8 R101", lambda: ks.from_preset("slowfast_8x8_r101"), 32,
-     "slowfast_r101", 127.20, 106, 77.9),
-    ("SlowFast 16x8 R101 (50_50)", lambda: ks.from_preset("slowfast_16x8_r101_50_50"),
-     64, "slowfast_16x8_r101_50_50", 215.61, 213, 78.9),
-    ("SlowFast 16x8 R101 (50_50) + NL",
-     lambda: ks.from_preset("slowfast_16x8_r101_50_50_nl"), 64, None, None, 234, 79.8),
-    ("SlowFast 8x8 R50 + NL", lambda: ks.from_preset("slowfast_8x8_r50_nl"), 32,
-     None, None, None, None),
-    ("Slow-only 4x16 R50", lambda: ks.from_preset("slow_4x16_r50"), 4, None, None,
-     27.3, 72.6),
-    ("Slow-only 8x8 R50", lambda: ks.from_preset("slow_8x8_r50"), 8, "slow_r50",
-     None, None, None),
-    ("Fast-only 4x16 R50", lambda: ks.from_preset("fast_4x16_r50"), 32, None, None,
-     6.4, 51.7),
-    ("4x16 R50, T-sample fusion", lambda: ks.SlowFastR50(fusion="tsample"), 32, None,
-     None, None, 75.4),
-    ("4x16 R50, TtoC sum fusion", lambda: ks.SlowFastR50(fusion="ttoc_sum"), 32, None,
-     None, None, 74.5),
-    ("4x16 R50, TtoC concat fusion", lambda: ks.SlowFastR50(fusion="ttoc_concat"), 32,
-     None, None, None, 74.3),
-    ("4x16 R50, gray Fast input", lambda: ks.SlowFastR50(fast_input="gray"), 32, None,
-     None, 34.1, 75.5),
+    (
+        "SlowFast 4x16 R50",
+        lambda: ks.from_preset("slowfast_4x16_r50"),
+        32,
+        "slowfast_4x16_r50",
+        36.69,
+        36.1,
+        75.6,
+    ),
+    (
+        "SlowFast 8x8 R50",
+        lambda: ks.from_preset("slowfast_8x8_r50"),
+        32,
+        "slowfast_r50",
+        65.71,
+        65.7,
+        77.0,
+    ),
+    (
+        "SlowFast 8x8 R101",
+        lambda: ks.from_preset("slowfast_8x8_r101"),
+        32,
+        "slowfast_r101",
+        127.20,
+        106,
+        77.9,
+    ),
+    (
+        "SlowFast 16x8 R101 (50_50)",
+        lambda: ks.from_preset("slowfast_16x8_r101_50_50"),
+        64,
+        "slowfast_16x8_r101_50_50",
+        215.61,
+        213,
+        78.9,
+    ),
+    (
+        "SlowFast 16x8 R101 (50_50) + NL",
+        lambda: ks.from_preset("slowfast_16x8_r101_50_50_nl"),
+        64,
+        None,
+        None,
+        234,
+        79.8,
+    ),
+    (
+        "SlowFast 8x8 R50 + NL",
+        lambda: ks.from_preset("slowfast_8x8_r50_nl"),
+        32,
+        None,
+        None,
+        None,
+        None,
+    ),
+    (
+        "Slow-only 4x16 R50",
+        lambda: ks.from_preset("slow_4x16_r50"),
+        4,
+        None,
+        None,
+        27.3,
+        72.6,
+    ),
+    (
+        "Slow-only 8x8 R50",
+        lambda: ks.from_preset("slow_8x8_r50"),
+        8,
+        "slow_r50",
+        None,
+        None,
+        None,
+    ),
+    (
+        "Fast-only 4x16 R50",
+        lambda: ks.from_preset("fast_4x16_r50"),
+        32,
+        None,
+        None,
+        6.4,
+        51.7,
+    ),
+    (
+        "4x16 R50, T-sample fusion",
+        lambda: ks.SlowFastR50(fusion="tsample"),
+        32,
+        None,
+        None,
+        None,
+        75.4,
+    ),
+    (
+        "4x16 R50, TtoC sum fusion",
+        lambda: ks.SlowFastR50(fusion="ttoc_sum"),
+        32,
+        None,
+        None,
+        None,
+        74.5,
+    ),
+    (
+        "4x16 R50, TtoC concat fusion",
+        lambda: ks.SlowFastR50(fusion="ttoc_concat"),
+        32,
+        None,
+        None,
+        None,
+        74.3,
+    ),
+    (
+        "4x16 R50, gray Fast input",
+        lambda: ks.SlowFastR50(fast_input="gray"),
+        32,
+        None,
+        None,
+        34.1,
+        75.5,
+    ),
 ] + [
-    (f"4x16 R50, beta=1/{k}", (lambda k=k: ks.SlowFastR50(beta=1 / k)), 32, None, None,
-     36.1 if k == 8 else None, top1)
+    (
+        f"4x16 R50, beta=1/{k}",
+        (lambda k=k: ks.SlowFastR50(beta=1 / k)),
+        32,
+        None,
+        None,
+        36.1 if k == 8 else None,
+        top1,
+    )
     for k, top1 in ((4, 75.6), (6, 75.8), (8, 75.6), (12, 75.2), (16, 75.1), (32, 74.2))
 ]
 
@@ -90,8 +188,10 @@ def main():
         gflops = (sum(counts.values()) - counts.get("batch_norm", 0)) / 1e9
         total = sum(counts.values()) / 1e9
         params = ks.count_params(model)
-        theirs = None if (reference is None or args.no_torch) else pytorchvideo_params(
-            reference
+        theirs = (
+            None
+            if (reference is None or args.no_torch)
+            else pytorchvideo_params(reference)
         )
         ratio = None if zoo is None else total / zoo
         print(

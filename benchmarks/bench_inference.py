@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 
+import numpy as np  # noqa: E402 (common sets up the path and logging first)
 from common import (
     PRESETS,
     interleaved_medians,
@@ -30,8 +31,6 @@ from common import (
     reference_model,
     torch_pathways,
 )
-
-import numpy as np  # noqa: E402 (common sets up the path and logging first)
 
 
 def our_contenders(variant, clip, savedmodel_dir, include_xla):
@@ -90,8 +89,16 @@ def memory_child(framework, variant, size, batch, calls):
 
 def measure_memory(framework, variant, size, batch):
     command = [
-        sys.executable, __file__, "--memory-child", framework, "--models", variant,
-        "--sizes", str(size), "--batches", str(batch),
+        sys.executable,
+        __file__,
+        "--memory-child",
+        framework,
+        "--models",
+        variant,
+        "--sizes",
+        str(size),
+        "--batches",
+        str(batch),
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])["peak_rss_gib"]
@@ -108,10 +115,14 @@ def main():
         "--no-compile", action="store_true", help="skip torch.compile (slow to build)"
     )
     parser.add_argument("--no-memory", action="store_true", help="skip peak memory")
-    parser.add_argument("--memory-child", choices=["ours", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--memory-child", choices=["ours", "reference"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.memory_child:
-        memory_child(args.memory_child, args.models[0], args.sizes[0], args.batches[0], 3)
+        memory_child(
+            args.memory_child, args.models[0], args.sizes[0], args.batches[0], 3
+        )
         return
 
     import keras_slowfast as ks
@@ -140,7 +151,9 @@ def main():
                     medians = interleaved_medians(contenders, args.rounds)
                 memory = {}
                 if not args.no_memory:
-                    memory["ours tf.function"] = measure_memory("ours", variant, size, batch)
+                    memory["ours tf.function"] = measure_memory(
+                        "ours", variant, size, batch
+                    )
                     memory["PyTorchVideo eager"] = measure_memory(
                         "reference", variant, size, batch
                     )

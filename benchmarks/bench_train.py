@@ -1,4 +1,4 @@
-"""One SlowFast R50 training step (forward + backward + SGD update), ours vs PyTorchVideo.
+"""One SlowFast R50 training step (forward + backward + SGD), ours vs PyTorchVideo.
 
 Both sides run the same step on the same clips: softmax cross-entropy, SGD with
 momentum 0.9 (nesterov), batch-norm in training mode. Ours runs as a
@@ -12,6 +12,7 @@ per step, clips per second and the ratio ours/reference.
 
 import argparse
 
+import numpy as np  # noqa: E402
 from common import (
     PRESETS,
     interleaved_medians,
@@ -19,8 +20,6 @@ from common import (
     reference_model,
     torch_pathways,
 )
-
-import numpy as np  # noqa: E402
 
 
 def our_step(variant, clip, labels, jit_compile):
@@ -50,7 +49,9 @@ def reference_step(variant, clip, labels):
     import torch
 
     reference = reference_model(variant).train()
-    optimizer = torch.optim.SGD(reference.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    optimizer = torch.optim.SGD(
+        reference.parameters(), lr=0.01, momentum=0.9, nesterov=True
+    )
     targets = torch.from_numpy(labels.astype("int64"))
     alpha = PRESETS[variant][1]
 
@@ -72,10 +73,14 @@ def main():
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batches", nargs="+", type=int, default=[1])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--xla", action="store_true", help="also time our step under XLA")
+    parser.add_argument(
+        "--xla", action="store_true", help="also time our step under XLA"
+    )
     args = parser.parse_args()
     print(f"machine: {machine_line()}\n")
-    print("| model | size | batch | contender | s/step | clips/s | ratio vs reference |")
+    print(
+        "| model | size | batch | contender | s/step | clips/s | ratio vs reference |"
+    )
     print("|---" * 7 + "|")
     rng = np.random.default_rng(0)
     for variant in args.models:
@@ -93,7 +98,8 @@ def main():
             for name, seconds in medians.items():
                 print(
                     f"| SlowFast {variant} R50 | {args.size} | {batch} | {name} | "
-                    f"{seconds:.2f} | {batch / seconds:.2f} | {seconds / reference:.2f} |",
+                    f"{seconds:.2f} | {batch / seconds:.2f} | "
+                    f"{seconds / reference:.2f} |",
                     flush=True,
                 )
 

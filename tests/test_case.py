@@ -33,7 +33,9 @@ def assert_close(actual, expected, atol=1e-5):
 def run_serialization_test(obj):
     """``get_config`` -> ``from_config`` gives an object with the same config."""
     config = obj.get_config()
-    assert isinstance(config, dict), f"{type(obj).__name__}.get_config returned {config!r}"
+    assert isinstance(config, dict), (
+        f"{type(obj).__name__}.get_config returned {config!r}"
+    )
     clone = obj.__class__.from_config(config)
     assert clone.get_config() == config
     serialized = keras.saving.serialize_keras_object(obj)
@@ -49,8 +51,10 @@ def run_layer_test(layer_cls, init_kwargs, input_data, expected_output_shape=Non
     Returns the layer's output for further checks.
     """
     layer = layer_cls(**init_kwargs)
-    output = layer(input_data, training=False) if _takes_training(layer) else layer(
-        input_data
+    output = (
+        layer(input_data, training=False)
+        if _takes_training(layer)
+        else layer(input_data)
     )
     if expected_output_shape is not None:
         assert _shapes(output) == _as_list_of_shapes(expected_output_shape)
@@ -59,13 +63,17 @@ def run_layer_test(layer_cls, init_kwargs, input_data, expected_output_shape=Non
         if isinstance(input_data, (list, tuple))
         else tuple(input_data.shape)
     )
-    assert _as_list_of_shapes(layer.compute_output_shape(input_shapes)) == _shapes(output)
+    assert _as_list_of_shapes(layer.compute_output_shape(input_shapes)) == _shapes(
+        output
+    )
 
     clone = run_serialization_test(layer)
     clone(input_data)
     clone.set_weights(layer.get_weights())
-    clone_output = clone(input_data, training=False) if _takes_training(clone) else clone(
-        input_data
+    clone_output = (
+        clone(input_data, training=False)
+        if _takes_training(clone)
+        else clone(input_data)
     )
     assert_close(clone_output, output)
 

@@ -74,10 +74,12 @@ class ConvBN3D(keras.layers.Layer):
         self.zero_init_gamma = bool(zero_init_gamma)
         self.use_bias = bool(use_bias)
         self.padding = tuple(
-            d * (k - 1) // 2 for k, d in zip(self.kernel_size, self.dilation_rate)
+            d * (k - 1) // 2
+            for k, d in zip(self.kernel_size, self.dilation_rate, strict=True)
         )
         self._same_is_symmetric = self.strides == (1, 1, 1) and all(
-            d * (k - 1) % 2 == 0 for k, d in zip(self.kernel_size, self.dilation_rate)
+            d * (k - 1) % 2 == 0
+            for k, d in zip(self.kernel_size, self.dilation_rate, strict=True)
         )
         self.conv = keras.layers.Conv3D(
             self.filters,
@@ -100,7 +102,7 @@ class ConvBN3D(keras.layers.Layer):
 
     def _padded_shape(self, input_shape):
         shape = list(input_shape)
-        for axis, pad in zip((1, 2, 3), self.padding):
+        for axis, pad in zip((1, 2, 3), self.padding, strict=True):
             if shape[axis] is not None:
                 shape[axis] += 2 * pad
         return tuple(shape)

@@ -97,18 +97,34 @@ class LateralFusion(keras.layers.Layer):
         shape = ops.shape(fast)
         grouped = ops.reshape(
             fast,
-            (shape[0], shape[1] // self.alpha, self.alpha, shape[2], shape[3], shape[4]),
+            (
+                shape[0],
+                shape[1] // self.alpha,
+                self.alpha,
+                shape[2],
+                shape[3],
+                shape[4],
+            ),
         )
         grouped = ops.transpose(grouped, (0, 1, 3, 4, 2, 5))
         return ops.reshape(
             grouped,
-            (shape[0], shape[1] // self.alpha, shape[2], shape[3], self.alpha * shape[4]),
+            (
+                shape[0],
+                shape[1] // self.alpha,
+                shape[2],
+                shape[3],
+                self.alpha * shape[4],
+            ),
         )
 
     def call(self, inputs, training=None):
         slow, fast = inputs
         if self.mode == "tconv":
-            return [ops.concatenate([slow, self.conv(fast, training=training)], -1), fast]
+            return [
+                ops.concatenate([slow, self.conv(fast, training=training)], -1),
+                fast,
+            ]
         if self.mode == "tsample":
             return [ops.concatenate([slow, fast[:, :: self.alpha]], -1), fast]
         packed = self._time_to_channel(fast)
@@ -118,7 +134,9 @@ class LateralFusion(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         slow_shape, fast_shape = input_shape
-        added = fused_channels(self.mode, fast_shape[-1], self.alpha, self.channel_ratio)
+        added = fused_channels(
+            self.mode, fast_shape[-1], self.alpha, self.channel_ratio
+        )
         return [tuple(slow_shape[:-1]) + (slow_shape[-1] + added,), tuple(fast_shape)]
 
     def flop_counts(self, input_shape):

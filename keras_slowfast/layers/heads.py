@@ -59,7 +59,9 @@ class ClassificationHead(keras.layers.Layer):
         self.dropout_rate = float(dropout_rate)
         self.activation = check_choice(activation, HEAD_ACTIVATIONS, "head_activation")
         self.spatial_pool_size = (
-            None if spatial_pool_size is None else tuple(int(s) for s in spatial_pool_size)
+            None
+            if spatial_pool_size is None
+            else tuple(int(s) for s in spatial_pool_size)
         )
         self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
         self.proj = None

@@ -49,7 +49,9 @@ class NonLocalBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         self.inner_filters = None if inner_filters is None else int(inner_filters)
         self.affinity = check_choice(affinity, AFFINITIES, "affinity")
-        self.pool_size = None if pool_size is None else as_triple(pool_size, "pool_size")
+        self.pool_size = (
+            None if pool_size is None else as_triple(pool_size, "pool_size")
+        )
         self.pool = None
         if self.pool_size is not None and self.pool_size != (1, 1, 1):
             self.pool = keras.layers.MaxPooling3D(

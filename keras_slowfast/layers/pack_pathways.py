@@ -19,9 +19,7 @@ def slow_frame_indices(num_frames, alpha):
     32 frames and alpha 4 this is [0, 4, 8, 13, 17, 22, 26, 31], not ``[::4]``.
     """
     check_frames(num_frames, alpha)
-    return np.floor(np.linspace(0, num_frames - 1, num_frames // alpha)).astype(
-        "int32"
-    )
+    return np.floor(np.linspace(0, num_frames - 1, num_frames // alpha)).astype("int32")
 
 
 def check_frames(num_frames, alpha):

@@ -94,7 +94,7 @@ class ResStage(keras.layers.Layer):
         ]
 
     def _sequence(self):
-        nonlocals = dict(zip(self.nonlocal_blocks, self.nonlocal_layers))
+        nonlocals = dict(zip(self.nonlocal_blocks, self.nonlocal_layers, strict=True))
         for i, block in enumerate(self.blocks):
             yield block
             if i in nonlocals:

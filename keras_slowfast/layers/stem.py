@@ -36,7 +36,11 @@ class PathwayStem(keras.layers.Layer):
         self.spatial_kernel_size = int(spatial_kernel_size)
         self.conv = ConvBN3D(
             self.filters,
-            (self.temporal_kernel_size, self.spatial_kernel_size, self.spatial_kernel_size),
+            (
+                self.temporal_kernel_size,
+                self.spatial_kernel_size,
+                self.spatial_kernel_size,
+            ),
             strides=(1, 2, 2),
             dtype=self.dtype_policy,
             name="conv",

@@ -52,5 +52,7 @@ def he_normal_fan_out():
 def check_choice(value, choices, name):
     """Raises a ValueError naming ``name`` unless ``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is not supported; expected one of {choices}")
+        raise ValueError(
+            f"{name}={value!r} is not supported; expected one of {choices}"
+        )
     return value

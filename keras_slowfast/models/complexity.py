@@ -28,7 +28,10 @@ def _rebuilt_for(model, input_shape):
     """A weightless copy of ``model`` whose input has exactly ``input_shape``."""
     frames, height, width, _ = input_shape
     config = model.get_config()
-    if config.get("num_frames") != frames or config.get("image_size") != [height, width]:
+    if config.get("num_frames") != frames or config.get("image_size") != [
+        height,
+        width,
+    ]:
         config = {**config, "num_frames": frames, "image_size": [height, width]}
     return model.__class__.from_config(config)
 

@@ -18,7 +18,9 @@ def beta_to_inverse(beta):
 
 def _depth_config(depth):
     if depth not in DEPTHS:
-        raise ValueError(f"depth={depth!r} is not supported; expected one of {sorted(DEPTHS)}")
+        raise ValueError(
+            f"depth={depth!r} is not supported; expected one of {sorted(DEPTHS)}"
+        )
     return DEPTHS[depth]
 
 
@@ -111,7 +113,9 @@ def SlowFastR101(*, alpha=4, beta=1 / 8, num_frames=32, layout="all", **kwargs):
         **kwargs: see :func:`SlowFast`.
     """
     if layout not in ("all", "50_50"):
-        raise ValueError(f"layout={layout!r} is not supported; expected 'all' or '50_50'")
+        raise ValueError(
+            f"layout={layout!r} is not supported; expected 'all' or '50_50'"
+        )
     if layout == "50_50":
         kwargs.setdefault(
             "temporal_kernel_sizes",
@@ -137,7 +141,9 @@ def SlowOnly(*, depth=50, num_frames=8, alpha=1, num_classes=400, **kwargs):
     )
 
 
-def FastOnly(*, depth=50, alpha=8, beta=1 / 8, num_frames=32, num_classes=400, **kwargs):
+def FastOnly(
+    *, depth=50, alpha=8, beta=1 / 8, num_frames=32, num_classes=400, **kwargs
+):
     """The Fast pathway alone (the paper's Fast-only ablation)."""
     return SlowFastNet(
         stage_depths=_depth_config(depth),

@@ -23,15 +23,31 @@ def _r101_50_50_kernels():
 
 _PRESETS = {
     "slowfast_4x16_r50": {
-        "config": {"stage_depths": R50, "alpha": 8, "num_frames": 32, "fusion_kernel_size": 5},
-        "reference": "PyTorchVideo create_slowfast (fusion 5, stride 8); 34,480,216 params",
+        "config": {
+            "stage_depths": R50,
+            "alpha": 8,
+            "num_frames": 32,
+            "fusion_kernel_size": 5,
+        },
+        "reference": "PyTorchVideo create_slowfast (fusion 5, stride 8); "
+        "34,480,216 params",
     },
     "slowfast_8x8_r50": {
-        "config": {"stage_depths": R50, "alpha": 4, "num_frames": 32, "fusion_kernel_size": 7},
+        "config": {
+            "stage_depths": R50,
+            "alpha": 4,
+            "num_frames": 32,
+            "fusion_kernel_size": 7,
+        },
         "reference": "PyTorchVideo slowfast_r50; 34,566,488 params",
     },
     "slowfast_8x8_r101": {
-        "config": {"stage_depths": R101, "alpha": 4, "num_frames": 32, "fusion_kernel_size": 5},
+        "config": {
+            "stage_depths": R101,
+            "alpha": 4,
+            "num_frames": 32,
+            "fusion_kernel_size": 5,
+        },
         "reference": "PyTorchVideo slowfast_r101; 62,826,968 params",
     },
     "slowfast_16x8_r101_50_50": {
@@ -45,15 +61,30 @@ _PRESETS = {
         "reference": "PyTorchVideo slowfast_16x8_r101_50_50; 53,774,808 params",
     },
     "slow_8x8_r50": {
-        "config": {"stage_depths": R50, "pathways": "slow", "alpha": 1, "num_frames": 8},
+        "config": {
+            "stage_depths": R50,
+            "pathways": "slow",
+            "alpha": 1,
+            "num_frames": 8,
+        },
         "reference": "PyTorchVideo slow_r50 (Slow-only 8x8)",
     },
     "slow_4x16_r50": {
-        "config": {"stage_depths": R50, "pathways": "slow", "alpha": 1, "num_frames": 4},
+        "config": {
+            "stage_depths": R50,
+            "pathways": "slow",
+            "alpha": 1,
+            "num_frames": 4,
+        },
         "reference": "paper Slow-only 4x16 ablation",
     },
     "fast_4x16_r50": {
-        "config": {"stage_depths": R50, "pathways": "fast", "alpha": 8, "num_frames": 32},
+        "config": {
+            "stage_depths": R50,
+            "pathways": "fast",
+            "alpha": 8,
+            "num_frames": 32,
+        },
         "reference": "paper Fast-only ablation (alpha 8, beta 1/8)",
     },
 }

@@ -34,8 +34,10 @@ def _expand_per_block(value, stage_depths, name):
             f"{name}={value!r} must give {len(stage_depths)} stages (res2..res5)"
         )
     stages = []
-    for stage, (entry, depth) in enumerate(zip(value, stage_depths)):
-        blocks = [int(entry)] * depth if isinstance(entry, int) else [int(k) for k in entry]
+    for stage, (entry, depth) in enumerate(zip(value, stage_depths, strict=True)):
+        blocks = (
+            [int(entry)] * depth if isinstance(entry, int) else [int(k) for k in entry]
+        )
         if len(blocks) != depth:
             raise ValueError(
                 f"{name} for {STAGE_NAMES[stage]} lists {len(blocks)} blocks, "
@@ -160,10 +162,15 @@ class SlowFastNet(keras.Model):
             check_frames(num_frames, alpha)
         named = {"slow": pathways in ("slowfast", "slow"), "fast": pathways != "slow"}
         names = [p for p in ("slow", "fast") if named[p]]
-        stem_kernels = {**DEFAULT_STEM_TEMPORAL_KERNELS, **(stem_temporal_kernel_sizes or {})}
+        stem_kernels = {
+            **DEFAULT_STEM_TEMPORAL_KERNELS,
+            **(stem_temporal_kernel_sizes or {}),
+        }
         kernels = {**DEFAULT_TEMPORAL_KERNELS, **(temporal_kernel_sizes or {})}
         kernels = {
-            p: _expand_per_block(kernels[p], stage_depths, f"temporal_kernel_sizes[{p!r}]")
+            p: _expand_per_block(
+                kernels[p], stage_depths, f"temporal_kernel_sizes[{p!r}]"
+            )
             for p in ("slow", "fast")
         }
         if nonlocal_blocks is None:
@@ -189,15 +196,15 @@ class SlowFastNet(keras.Model):
             spatial = tuple(image_size)
 
         # --- graph ---
-        clip = keras.Input(
-            shape=(num_frames, *spatial, input_channels), name="video"
-        )
+        clip = keras.Input(shape=(num_frames, *spatial, input_channels), name="video")
         width = {"slow": 1, "fast": beta_inv}
         if pathways == "slowfast":
             slow, fast = PackPathways(alpha, fast_input=fast_input, name="pack")(clip)
             x = {"slow": slow, "fast": fast}
         elif pathways == "slow":
-            x = {"slow": PackPathways(alpha, name="pack")(clip)[0] if alpha > 1 else clip}
+            x = {
+                "slow": PackPathways(alpha, name="pack")(clip)[0] if alpha > 1 else clip
+            }
         else:
             packer = PackPathways(1, fast_input=fast_input, name="pack")
             x = {"fast": packer(clip)[1]}

@@ -39,8 +39,12 @@ def test_bottleneck_projection_and_identity():
     x = np.random.rand(1, 4, 8, 8, 16).astype("float32")
     run_layer_test(
         BottleneckBlock,
-        {"filters": 32, "inner_filters": 8, "temporal_kernel_size": 3,
-         "spatial_stride": 2},
+        {
+            "filters": 32,
+            "inner_filters": 8,
+            "temporal_kernel_size": 3,
+            "spatial_stride": 2,
+        },
         x,
         (1, 4, 4, 4, 32),
     )
@@ -69,8 +73,13 @@ def test_res_stage_with_nonlocal():
     x = np.random.rand(1, 2, 8, 8, 16).astype("float32")
     run_layer_test(
         ResStage,
-        {"filters": 32, "inner_filters": 8, "temporal_kernel_sizes": [1, 3, 3],
-         "spatial_stride": 2, "nonlocal_blocks": [0, 2]},
+        {
+            "filters": 32,
+            "inner_filters": 8,
+            "temporal_kernel_sizes": [1, 3, 3],
+            "spatial_stride": 2,
+            "nonlocal_blocks": [0, 2],
+        },
         x,
         (1, 2, 4, 4, 32),
     )
@@ -88,15 +97,21 @@ def test_res_stage_rejects_bad_nonlocal_index():
 
 def _nonlocal_reference(x, layer, affinity):
     """Float64 NumPy non-local block written from the definition (PySlowFast)."""
-    w = {v.path.split("/")[-2] + "/" + v.path.split("/")[-1]: np.asarray(v, "float64")
-         for v in layer.weights}
+    w = {
+        v.path.split("/")[-2] + "/" + v.path.split("/")[-1]: np.asarray(v, "float64")
+        for v in layer.weights
+    }
     x = x.astype("float64")
     b, t, h, wd, c = x.shape
 
     def conv(inp, name):
-        return inp @ w[f"{name}/kernel"].reshape(c if name != "out" else -1,
-                                                   w[f"{name}/kernel"].shape[-1]) + w[
-            f"{name}/bias"]
+        return (
+            inp
+            @ w[f"{name}/kernel"].reshape(
+                c if name != "out" else -1, w[f"{name}/kernel"].shape[-1]
+            )
+            + w[f"{name}/bias"]
+        )
 
     theta = conv(x, "theta").reshape(b, -1, c // 2)
     pooled = x.reshape(b, t, h // 2, 2, wd // 2, 2, c).max(axis=(3, 5))
@@ -122,16 +137,21 @@ def test_nonlocal_matches_reference(affinity):
     x = rng.normal(size=(2, 2, 4, 6, 8)).astype("float32")
     layer = NonLocalBlock(affinity=affinity)
     layer.build(x.shape)
-    layer.set_weights([rng.normal(size=v.shape).astype("float32") * 0.3
-                       + (1.0 if "variance" in v.path else 0.0)
-                       for v in layer.weights])
+    layer.set_weights(
+        [
+            rng.normal(size=v.shape).astype("float32") * 0.3
+            + (1.0 if "variance" in v.path else 0.0)
+            for v in layer.weights
+        ]
+    )
     got = np.asarray(layer(x, training=False))
     np.testing.assert_allclose(got, _nonlocal_reference(x, layer, affinity), atol=1e-4)
 
 
 def test_nonlocal_contract_and_errors():
     x = np.random.rand(1, 2, 4, 4, 8).astype("float32")
-    run_layer_test(NonLocalBlock, {"affinity": "softmax", "pool_size": None}, x,
-                   (1, 2, 4, 4, 8))
+    run_layer_test(
+        NonLocalBlock, {"affinity": "softmax", "pool_size": None}, x, (1, 2, 4, 4, 8)
+    )
     with pytest.raises(ValueError, match="affinity"):
         NonLocalBlock(affinity="gaussian")

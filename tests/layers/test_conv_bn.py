@@ -18,8 +18,12 @@ def test_layer_contract():
 
 @pytest.mark.parametrize(
     "kernel, stride, dilation, size",
-    [((3, 3, 3), (1, 2, 2), (1, 1, 1), 8), ((5, 7, 7), (1, 2, 2), (1, 1, 1), 9),
-     ((7, 1, 1), (4, 1, 1), (1, 1, 1), 8), ((1, 3, 3), (1, 1, 1), (1, 2, 2), 7)],
+    [
+        ((3, 3, 3), (1, 2, 2), (1, 1, 1), 8),
+        ((5, 7, 7), (1, 2, 2), (1, 1, 1), 9),
+        ((7, 1, 1), (4, 1, 1), (1, 1, 1), 8),
+        ((1, 3, 3), (1, 1, 1), (1, 2, 2), 7),
+    ],
 )
 def test_matches_pytorch_conv_bn(kernel, stride, dilation, size):
     """Symmetric explicit padding reproduces PyTorch Conv3d + BatchNorm3d (eval)."""
@@ -28,8 +32,13 @@ def test_matches_pytorch_conv_bn(kernel, stride, dilation, size):
     layer = ConvBN3D(5, kernel, strides=stride, dilation_rate=dilation)
     layer.build(x.shape)
     conv = torch.nn.Conv3d(
-        4, 5, kernel, stride=stride, dilation=dilation,
-        padding=tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation)), bias=False,
+        4,
+        5,
+        kernel,
+        stride=stride,
+        dilation=dilation,
+        padding=tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation, strict=True)),
+        bias=False,
     )
     bn = torch.nn.BatchNorm3d(5, eps=1e-5).eval()
     with torch.no_grad():
@@ -38,8 +47,12 @@ def test_matches_pytorch_conv_bn(kernel, stride, dilation, size):
         bn.running_mean.uniform_(-0.5, 0.5)
         bn.running_var.uniform_(0.5, 1.5)
     layer.conv.kernel.assign(conv.weight.detach().numpy().transpose(2, 3, 4, 1, 0))
-    layer.bn.set_weights([t.detach().numpy() for t in
-                          (bn.weight, bn.bias, bn.running_mean, bn.running_var)])
+    layer.bn.set_weights(
+        [
+            t.detach().numpy()
+            for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var)
+        ]
+    )
     expected = torch.relu(bn(conv(torch.from_numpy(x.transpose(0, 4, 1, 2, 3)))))
     got = np.asarray(layer(x, training=False))
     np.testing.assert_allclose(
@@ -64,16 +77,25 @@ def test_bad_kernel_size(bad):
 
 @pytest.mark.parametrize(
     "kernel, stride, dilation",
-    [((3, 1, 1), (1, 1, 1), (1, 1, 1)), ((1, 3, 3), (1, 2, 2), (1, 1, 1)),
-     ((1, 3, 3), (1, 1, 1), (1, 2, 2)), ((5, 1, 1), (4, 1, 1), (1, 1, 1))],
+    [
+        ((3, 1, 1), (1, 1, 1), (1, 1, 1)),
+        ((1, 3, 3), (1, 2, 2), (1, 1, 1)),
+        ((1, 3, 3), (1, 1, 1), (1, 2, 2)),
+        ((5, 1, 1), (4, 1, 1), (1, 1, 1)),
+    ],
 )
 def test_folded_inference_equals_unfused(kernel, stride, dilation, monkeypatch):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(2, 8, 10, 10, 3)).astype("float32")
     layer = ConvBN3D(4, kernel, strides=stride, dilation_rate=dilation)
     layer.build(x.shape)
-    layer.set_weights([rng.normal(size=w.shape).astype("float32")
-                       + (2.0 if "variance" in w.path else 0.0) for w in layer.weights])
+    layer.set_weights(
+        [
+            rng.normal(size=w.shape).astype("float32")
+            + (2.0 if "variance" in w.path else 0.0)
+            for w in layer.weights
+        ]
+    )
     fused = np.asarray(layer(x, training=False))
     monkeypatch.setattr(ConvBN3D, "fuse_for_inference", False)
     unfused = np.asarray(layer(x, training=False))
@@ -82,7 +104,11 @@ def test_folded_inference_equals_unfused(kernel, stride, dilation, monkeypatch):
 
 
 def test_training_uses_batch_statistics():
-    x = np.random.default_rng(2).normal(3.0, 2.0, size=(4, 2, 6, 6, 3)).astype("float32")
+    x = (
+        np.random.default_rng(2)
+        .normal(3.0, 2.0, size=(4, 2, 6, 6, 3))
+        .astype("float32")
+    )
     layer = ConvBN3D(5, 1, activation=False)
     out = np.asarray(layer(x, training=True))
     # Batch-normalized output: zero mean, unit variance per channel (gamma 1, beta 0).

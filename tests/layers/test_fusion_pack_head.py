@@ -26,9 +26,13 @@ def test_bad_frame_counts(frames, alpha):
 
 
 def test_pack_pathways_selects_frames():
-    clip = np.arange(16, dtype="float32").reshape(1, 16, 1, 1, 1) * np.ones((1, 1, 2, 2, 3))
+    clip = np.arange(16, dtype="float32").reshape(1, 16, 1, 1, 1) * np.ones(
+        (1, 1, 2, 2, 3)
+    )
     slow, fast = run_layer_test(
-        PackPathways, {"alpha": 4}, clip.astype("float32"),
+        PackPathways,
+        {"alpha": 4},
+        clip.astype("float32"),
         [(1, 4, 2, 2, 3), (1, 16, 2, 2, 3)],
     )
     assert np.asarray(slow)[0, :, 0, 0, 0].tolist() == [0, 5, 10, 15]
@@ -57,7 +61,9 @@ def test_fusion_modes(mode, slow_channels):
     slow = np.random.rand(1, 2, 4, 4, 16).astype("float32")
     fast = np.random.rand(1, 8, 4, 4, 2).astype("float32")
     out_slow, out_fast = run_layer_test(
-        LateralFusion, {"alpha": 4, "mode": mode, "kernel_size": 5}, [slow, fast],
+        LateralFusion,
+        {"alpha": 4, "mode": mode, "kernel_size": 5},
+        [slow, fast],
         [(1, 2, 4, 4, slow_channels), (1, 8, 4, 4, 2)],
     )
     np.testing.assert_array_equal(np.asarray(out_slow)[..., :16], slow)
@@ -70,7 +76,7 @@ def test_fusion_modes(mode, slow_channels):
         for i in range(2):
             for j in range(4):
                 np.testing.assert_array_equal(
-                    packed[:, i, ..., 2 * j: 2 * j + 2], fast[:, 4 * i + j]
+                    packed[:, i, ..., 2 * j : 2 * j + 2], fast[:, 4 * i + j]
                 )
 
 
@@ -78,8 +84,10 @@ def test_fusion_ttoc_sum_adds_and_checks_channels():
     slow = np.random.rand(1, 2, 3, 3, 8).astype("float32")
     fast = np.random.rand(1, 8, 3, 3, 2).astype("float32")
     out, _ = LateralFusion(4, mode="ttoc_sum")([slow, fast])
-    packed = fast.reshape(1, 2, 4, 3, 3, 2).transpose(0, 1, 3, 4, 2, 5).reshape(
-        1, 2, 3, 3, 8
+    packed = (
+        fast.reshape(1, 2, 4, 3, 3, 2)
+        .transpose(0, 1, 3, 4, 2, 5)
+        .reshape(1, 2, 3, 3, 8)
     )
     np.testing.assert_allclose(np.asarray(out), slow + packed, atol=1e-6)
     with pytest.raises(ValueError, match="ttoc_sum"):
@@ -90,25 +98,31 @@ def test_fusion_ttoc_sum_adds_and_checks_channels():
 
 def test_fusion_rejects_mismatched_frames():
     with pytest.raises(ValueError, match="alpha"):
-        LateralFusion(4)([np.zeros((1, 3, 2, 2, 4), "float32"),
-                          np.zeros((1, 8, 2, 2, 2), "float32")])
+        LateralFusion(4)(
+            [np.zeros((1, 3, 2, 2, 4), "float32"), np.zeros((1, 8, 2, 2, 2), "float32")]
+        )
 
 
 def test_head_global_and_fully_convolutional():
     rng = np.random.default_rng(0)
     slow = rng.normal(size=(2, 2, 7, 7, 6)).astype("float32")
     fast = rng.normal(size=(2, 8, 7, 7, 2)).astype("float32")
-    logits = run_layer_test(ClassificationHead, {"num_classes": 5}, [slow, fast], (2, 5))
+    logits = run_layer_test(
+        ClassificationHead, {"num_classes": 5}, [slow, fast], (2, 5)
+    )
     head = ClassificationHead(5)
     head([slow, fast])
     kernel, bias = (np.asarray(w) for w in head.proj.weights)
     features = np.concatenate([slow.mean((1, 2, 3)), fast.mean((1, 2, 3))], -1)
-    np.testing.assert_allclose(np.asarray(head([slow, fast])), features @ kernel + bias,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(head([slow, fast])), features @ kernel + bias, atol=1e-5
+    )
     assert logits.shape == (2, 5)
     # Fully convolutional on a 9x9 map: dense + softmax at each of 3x3 windows.
-    big = [rng.normal(size=(1, 2, 9, 9, 6)).astype("float32"),
-           rng.normal(size=(1, 8, 9, 9, 2)).astype("float32")]
+    big = [
+        rng.normal(size=(1, 2, 9, 9, 6)).astype("float32"),
+        rng.normal(size=(1, 8, 9, 9, 2)).astype("float32"),
+    ]
     fc = ClassificationHead(5, activation="softmax", spatial_pool_size=(7, 7))
     fc(big)
     fc.set_weights(head.get_weights())
@@ -116,7 +130,7 @@ def test_head_global_and_fully_convolutional():
     for i in range(3):
         for j in range(3):
             f = np.concatenate(
-                [b.mean(1)[:, i:i + 7, j:j + 7].mean((1, 2)) for b in big], -1
+                [b.mean(1)[:, i : i + 7, j : j + 7].mean((1, 2)) for b in big], -1
             )
             z = f @ kernel + bias
             windows.append(np.exp(z) / np.exp(z).sum(-1, keepdims=True))
@@ -124,8 +138,9 @@ def test_head_global_and_fully_convolutional():
 
 
 def test_head_features_and_errors():
-    features = ClassificationHead(None)([np.ones((1, 2, 3, 3, 4), "float32"),
-                                         np.ones((1, 8, 3, 3, 2), "float32")])
+    features = ClassificationHead(None)(
+        [np.ones((1, 2, 3, 3, 4), "float32"), np.ones((1, 8, 3, 3, 2), "float32")]
+    )
     assert features.shape == (1, 6)
     with pytest.raises(ValueError, match="num_classes"):
         ClassificationHead(0)

@@ -34,9 +34,13 @@ def _reference(name):
 @pytest.mark.large
 @pytest.mark.parametrize(
     "name, published",
-    [("slowfast_8x8_r50", 34_566_488), ("slowfast_4x16_r50", 34_480_216),
-     ("slowfast_8x8_r101", 62_826_968), ("slowfast_16x8_r101_50_50", 53_774_808),
-     ("slow_8x8_r50", 32_454_096)],
+    [
+        ("slowfast_8x8_r50", 34_566_488),
+        ("slowfast_4x16_r50", 34_480_216),
+        ("slowfast_8x8_r101", 62_826_968),
+        ("slowfast_16x8_r101_50_50", 53_774_808),
+        ("slow_8x8_r50", 32_454_096),
+    ],
 )
 def test_parameter_count_equals_pytorchvideo(name, published):
     ours = ks.count_params(ks.from_preset(name))
@@ -48,8 +52,12 @@ def test_parameter_count_equals_pytorchvideo(name, published):
 @pytest.mark.large
 @pytest.mark.parametrize(
     "name, frames, zoo_gflops",
-    [("slowfast_4x16_r50", 32, 36.69), ("slowfast_8x8_r50", 32, 65.71),
-     ("slowfast_8x8_r101", 32, 127.20), ("slowfast_16x8_r101_50_50", 64, 215.61)],
+    [
+        ("slowfast_4x16_r50", 32, 36.69),
+        ("slowfast_8x8_r50", 32, 65.71),
+        ("slowfast_8x8_r101", 32, 127.20),
+        ("slowfast_16x8_r101_50_50", 64, 215.61),
+    ],
 )
 def test_flops_within_one_percent_of_the_model_zoo(name, frames, zoo_gflops):
     gflops = ks.count_flops(ks.from_preset(name), (frames, 256, 256, 3)) / 1e9
@@ -79,8 +87,14 @@ def test_flops_equal_fvcore_on_the_reference_model():
 
 
 def test_flops_of_a_tiny_model_by_hand():
-    model = ks.SlowFastNet(stage_depths=[1, 1, 1, 1], alpha=4, num_frames=8,
-                           num_classes=10, pathways="slow", image_size=None)
+    model = ks.SlowFastNet(
+        stage_depths=[1, 1, 1, 1],
+        alpha=4,
+        num_frames=8,
+        num_classes=10,
+        pathways="slow",
+        image_size=None,
+    )
     counts = flop_breakdown(model, (8, 32, 32, 3))
     slow_frames = 2
     stem = slow_frames * 16 * 16 * 64 * 3 * 7 * 7

@@ -13,8 +13,13 @@ import keras_slowfast as ks
 from keras_slowfast.models import SlowFastNet
 from tests.test_case import assert_close, run_model_saving_test, run_serialization_test
 
-TINY = {"stage_depths": [1, 1, 1, 1], "alpha": 4, "beta_inv": 8, "num_frames": 8,
-        "num_classes": 5}
+TINY = {
+    "stage_depths": [1, 1, 1, 1],
+    "alpha": 4,
+    "beta_inv": 8,
+    "num_frames": 8,
+    "num_classes": 5,
+}
 
 
 def _clip(frames=8, size=32, batch=2, seed=0):
@@ -26,19 +31,34 @@ def test_tiny_forward_shapes_and_names():
     model = SlowFastNet(**TINY)
     assert model(_clip()).shape == (2, 5)
     names = [layer.name for layer in model.layers]
-    for expected in ["pack", "slow_stem", "fast_stem", "fuse_stem", "slow_res2",
-                     "fast_res5", "fuse_res4", "head"]:
+    for expected in [
+        "pack",
+        "slow_stem",
+        "fast_stem",
+        "fuse_stem",
+        "slow_res2",
+        "fast_res5",
+        "fuse_res4",
+        "head",
+    ]:
         assert expected in names
     assert "fuse_res5" not in names  # never fused after res5
 
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"fusion": "tsample"}, {"fusion": "ttoc_concat"},
-     {"fusion": "ttoc_sum", "alpha": 8, "num_frames": 16},
-     {"nonlocal_blocks": [[], [0], [0], []], "nonlocal_affinity": "softmax"},
-     {"fast_input": "gray"}, {"fast_input": "diff"},
-     {"pathways": "slow"}, {"pathways": "fast"}, {"pathways": "slow", "alpha": 1}],
+    [
+        {},
+        {"fusion": "tsample"},
+        {"fusion": "ttoc_concat"},
+        {"fusion": "ttoc_sum", "alpha": 8, "num_frames": 16},
+        {"nonlocal_blocks": [[], [0], [0], []], "nonlocal_affinity": "softmax"},
+        {"fast_input": "gray"},
+        {"fast_input": "diff"},
+        {"pathways": "slow"},
+        {"pathways": "fast"},
+        {"pathways": "slow", "alpha": 1},
+    ],
 )
 def test_variants_round_trip_through_keras_files(overrides):
     config = {**TINY, **overrides}
@@ -70,8 +90,14 @@ def test_fully_convolutional_softmax_head_matches_global_on_crop_size():
 def test_factories_pick_reference_hyperparameters():
     r50 = ks.SlowFastR50(num_classes=3)
     assert (r50.alpha, r50.beta_inv, r50.fusion_kernel_size) == (8, 8, 5)
-    model = ks.SlowFast(depth=50, alpha=8, beta=1 / 8, num_classes=3,
-                        include_top=False, image_size=[32, 32])
+    model = ks.SlowFast(
+        depth=50,
+        alpha=8,
+        beta=1 / 8,
+        num_classes=3,
+        include_top=False,
+        image_size=[32, 32],
+    )
     assert (model.alpha, model.beta_inv, model.fusion_kernel_size) == (8, 8, 5)
     eight = ks.SlowFast(depth=50, alpha=4, num_classes=3)
     assert eight.fusion_kernel_size == 7
@@ -86,19 +112,29 @@ def test_factories_pick_reference_hyperparameters():
 
 @pytest.mark.parametrize(
     "call, match",
-    [(lambda: SlowFastNet(**{**TINY, "num_frames": 30}), "num_frames=30"),
-     (lambda: ks.SlowFast(beta=0.3), "beta"),
-     (lambda: ks.SlowFast(beta="eighth"), "beta"),
-     (lambda: ks.SlowFast(fusion="add"), "fusion"),
-     (lambda: ks.SlowFast(depth=34), "depth"),
-     (lambda: ks.SlowFastR101(layout="60_40"), "layout"),
-     (lambda: SlowFastNet(**{**TINY, "pathways": "both"}), "pathways"),
-     (lambda: SlowFastNet(**{**TINY, "stage_depths": [1, 1, 1]}), "stage_depths"),
-     (lambda: SlowFastNet(**{**TINY, "temporal_kernel_sizes": {"slow": [1, [1, 3], 3, 3]}}),
-      "res3"),
-     (lambda: ks.from_preset("slowfast_2x32_r50"), "preset"),
-     (lambda: SlowFastNet(**{**TINY, "input_convention": {"channel_order": "yuv"}}),
-      "channel_order")],
+    [
+        (lambda: SlowFastNet(**{**TINY, "num_frames": 30}), "num_frames=30"),
+        (lambda: ks.SlowFast(beta=0.3), "beta"),
+        (lambda: ks.SlowFast(beta="eighth"), "beta"),
+        (lambda: ks.SlowFast(fusion="add"), "fusion"),
+        (lambda: ks.SlowFast(depth=34), "depth"),
+        (lambda: ks.SlowFastR101(layout="60_40"), "layout"),
+        (lambda: SlowFastNet(**{**TINY, "pathways": "both"}), "pathways"),
+        (lambda: SlowFastNet(**{**TINY, "stage_depths": [1, 1, 1]}), "stage_depths"),
+        (
+            lambda: SlowFastNet(
+                **{**TINY, "temporal_kernel_sizes": {"slow": [1, [1, 3], 3, 3]}}
+            ),
+            "res3",
+        ),
+        (lambda: ks.from_preset("slowfast_2x32_r50"), "preset"),
+        (
+            lambda: SlowFastNet(
+                **{**TINY, "input_convention": {"channel_order": "yuv"}}
+            ),
+            "channel_order",
+        ),
+    ],
 )
 def test_bad_configuration_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
@@ -107,8 +143,11 @@ def test_bad_configuration_names_the_argument(call, match):
 
 @pytest.mark.parametrize(
     "shape, match",
-    [((2, 8, 32, 32), "rank 5"), ((2, 8, 32, 32, 1), "3 channels"),
-     ((2, 16, 32, 32, 3), "8 frames")],
+    [
+        ((2, 8, 32, 32), "rank 5"),
+        ((2, 8, 32, 32, 1), "3 channels"),
+        ((2, 16, 32, 32, 3), "8 frames"),
+    ],
 )
 def test_bad_input_is_reported_clearly(shape, match):
     model = SlowFastNet(**TINY)
@@ -117,15 +156,18 @@ def test_bad_input_is_reported_clearly(shape, match):
 
 
 def test_same_outputs_on_the_torch_backend(tmp_path):
-    """The model code is backend-agnostic: Keras' torch backend gives the same logits."""
+    """Backend-agnostic model code: Keras' torch backend gives the same logits."""
     model = SlowFastNet(**TINY, nonlocal_blocks=[[], [0], [], []])
     # Non-trivial BN statistics so every path matters.
     rng = np.random.default_rng(3)
-    model.set_weights([
-        np.abs(rng.normal(size=w.shape)).astype("float32") + 0.5
-        if "variance" in w.path else rng.normal(size=w.shape).astype("float32") * 0.1
-        for w in model.weights
-    ])
+    model.set_weights(
+        [
+            np.abs(rng.normal(size=w.shape)).astype("float32") + 0.5
+            if "variance" in w.path
+            else rng.normal(size=w.shape).astype("float32") * 0.1
+            for w in model.weights
+        ]
+    )
     clip = _clip(batch=1)
     np.save(tmp_path / "clip.npy", clip)
     np.save(tmp_path / "expected.npy", np.asarray(model(clip, training=False)))
@@ -135,16 +177,22 @@ def test_same_outputs_on_the_torch_backend(tmp_path):
         import json, numpy as np, keras
         assert keras.config.backend() == "torch"
         from keras_slowfast.models import SlowFastNet
-        model = SlowFastNet.from_config(json.load(open({str(tmp_path / 'config.json')!r})))
-        model.load_weights({str(tmp_path / 'tiny.weights.h5')!r})
-        clip = np.load({str(tmp_path / 'clip.npy')!r})
+        config = json.load(open({str(tmp_path / "config.json")!r}))
+        model = SlowFastNet.from_config(config)
+        model.load_weights({str(tmp_path / "tiny.weights.h5")!r})
+        clip = np.load({str(tmp_path / "clip.npy")!r})
         got = keras.ops.convert_to_numpy(model(clip, training=False))
-        diff = np.abs(got - np.load({str(tmp_path / 'expected.npy')!r})).max()
+        diff = np.abs(got - np.load({str(tmp_path / "expected.npy")!r})).max()
         print("max abs diff", diff)
         assert diff <= 1e-4, diff
     """)
     env = {**os.environ, "KERAS_BACKEND": "torch"}
-    result = subprocess.run([sys.executable, "-c", script], env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "max abs diff" in result.stdout
