@@ -120,7 +120,7 @@ def test_signatures_in_a_fresh_process_match_keras(exported, tmp_path):
     normalized = rng.normal(size=(3, 8, 32, 32, 3)).astype("float32")
     inputs_path = str(tmp_path / "inputs.npz")
     np.savez(inputs_path, raw=raw, normalized=normalized)
-    # The REST bodies exactly as docs_serving.md shows them.
+    # The REST bodies exactly as the README's "Export for TF Serving" shows them.
     rest_instances = {
         "signature_name": "serving_default",
         "instances": [{"video": clip.tolist()} for clip in raw],
