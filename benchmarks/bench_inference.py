@@ -33,7 +33,8 @@ from common import (
 )
 
 
-def our_contenders(variant, clip, savedmodel_dir, include_xla):
+def our_contenders(variant, clip, savedmodel_dir, include_xla, include_bf16=False):
+    import keras
     import tensorflow as tf
 
     import keras_slowfast as ks
@@ -45,6 +46,17 @@ def our_contenders(variant, clip, savedmodel_dir, include_xla):
         "ours eager": lambda: model(inputs, training=False).numpy(),
         "ours tf.function": lambda: graph(inputs).numpy(),
     }
+    if include_bf16:
+        # Opt-in mixed precision: bfloat16 compute, float32 weights and logits.
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        try:
+            half = ks.from_preset(PRESETS[variant][0])
+        finally:
+            keras.config.set_dtype_policy(previous)
+        half.set_weights(model.get_weights())
+        half_graph = tf.function(lambda x: half(x, training=False))
+        contenders["ours bfloat16 tf.function"] = lambda: half_graph(inputs).numpy()
     if include_xla:
         xla = tf.function(lambda x: model(x, training=False), jit_compile=True)
         contenders["ours XLA"] = lambda: xla(inputs).numpy()
@@ -67,7 +79,7 @@ def reference_contenders(variant, clip, include_compile):
 
     contenders = {"PyTorchVideo eager": lambda: run(reference)}
     if include_compile:
-        compiled = torch.compile(reference)
+        compiled = torch.compile(reference, dynamic=False)
         contenders["PyTorchVideo torch.compile"] = lambda: run(compiled)
     return contenders
 
@@ -116,6 +128,9 @@ def main():
     )
     parser.add_argument("--no-memory", action="store_true", help="skip peak memory")
     parser.add_argument(
+        "--bf16", action="store_true", help="add our model in mixed bfloat16"
+    )
+    parser.add_argument(
         "--memory-child", choices=["ours", "reference"], help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -141,7 +156,11 @@ def main():
                 clip = np.random.rand(batch, 32, size, size, 3).astype("float32")
                 with tempfile.TemporaryDirectory() as directory:
                     model, ours = our_contenders(
-                        variant, clip, os.path.join(directory, "sm"), not args.no_xla
+                        variant,
+                        clip,
+                        os.path.join(directory, "sm"),
+                        not args.no_xla,
+                        args.bf16,
                     )
                     macs = ks.count_flops(model, (32, size, size, 3), batch_norm=False)
                     contenders = {

@@ -1,73 +1,12 @@
 """RoIAlign against an independent float64 reference of torchvision's definition."""
 
-import math
-
 import keras
 import numpy as np
 import pytest
 
 from keras_slowfast.layers import ROIAlign, roi_align
+from tests.roi_align_reference import reference_roi_align
 from tests.test_case import run_layer_test, run_serialization_test
-
-
-def _bilinear(feature, y, x):
-    """torchvision's bilinear_interpolate on one (H, W) map, float64."""
-    height, width = feature.shape
-    if y < -1.0 or y > height or x < -1.0 or x > width:
-        return 0.0
-    y, x = max(y, 0.0), max(x, 0.0)
-    y_low, x_low = int(y), int(x)
-    if y_low >= height - 1:
-        y_high = y_low = height - 1
-        y = float(y_low)
-    else:
-        y_high = y_low + 1
-    if x_low >= width - 1:
-        x_high = x_low = width - 1
-        x = float(x_low)
-    else:
-        x_high = x_low + 1
-    ly, lx = y - y_low, x - x_low
-    hy, hx = 1.0 - ly, 1.0 - lx
-    return (
-        hy * hx * feature[y_low, x_low]
-        + hy * lx * feature[y_low, x_high]
-        + ly * hx * feature[y_high, x_low]
-        + ly * lx * feature[y_high, x_high]
-    )
-
-
-def reference_roi_align(features, boxes, output_size, scale, sampling_ratio, aligned):
-    """Loops straight from the definition. features (B, H, W, C), boxes (B, M, 4)."""
-    features = np.asarray(features, np.float64)
-    boxes = np.asarray(boxes, np.float64)
-    batch, num_boxes = boxes.shape[:2]
-    out_h, out_w = output_size
-    channels = features.shape[-1]
-    out = np.zeros((batch, num_boxes, out_h, out_w, channels))
-    offset = 0.5 if aligned else 0.0
-    for b in range(batch):
-        for m in range(num_boxes):
-            x1, y1, x2, y2 = boxes[b, m] * scale - offset
-            roi_w, roi_h = x2 - x1, y2 - y1
-            if not aligned:
-                roi_w, roi_h = max(roi_w, 1.0), max(roi_h, 1.0)
-            bin_h, bin_w = roi_h / out_h, roi_w / out_w
-            grid_h = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_h / out_h)
-            grid_w = sampling_ratio if sampling_ratio > 0 else math.ceil(roi_w / out_w)
-            count = max(grid_h * grid_w, 1)
-            for c in range(channels):
-                feature = features[b, :, :, c]
-                for ph in range(out_h):
-                    for pw in range(out_w):
-                        total = 0.0
-                        for iy in range(grid_h):
-                            y = y1 + ph * bin_h + (iy + 0.5) * bin_h / grid_h
-                            for ix in range(grid_w):
-                                x = x1 + pw * bin_w + (ix + 0.5) * bin_w / grid_w
-                                total += _bilinear(feature, y, x)
-                        out[b, m, ph, pw, c] = total / count
-    return out
 
 
 def _random_boxes(rng, batch, num_boxes, image_size):
@@ -183,7 +122,8 @@ def test_same_result_on_the_torch_backend():
     script = (
         "import numpy as np, keras\n"
         "from keras_slowfast.layers import roi_align\n"
-        "from tests.layers.test_roi_align import _random_boxes, reference_roi_align\n"
+        "from tests.layers.test_roi_align import _random_boxes\n"
+        "from tests.roi_align_reference import reference_roi_align\n"
         "assert keras.backend.backend() == 'torch'\n"
         "rng = np.random.default_rng(5)\n"
         "f = rng.normal(size=(2, 9, 11, 3)).astype('float32')\n"
