@@ -21,6 +21,7 @@ from keras_slowfast.predict import (
     predict_video,
     window_starts,
 )
+from tests.tiny_models import tiny_classifier
 
 # Keras' own .keras / .h5 writers warn about numpy's copy keyword; not ours to fix.
 pytestmark = pytest.mark.filterwarnings(
@@ -42,26 +43,11 @@ def _write_video(path, num_frames, height=32, width=40, seed=0):
     return str(path)
 
 
-def _tiny_model():
-    model = SlowFastNet(
-        stage_depths=[1, 1, 1, 1],
-        alpha=4,
-        beta_inv=8,
-        num_frames=8,
-        num_classes=5,
-        image_size=None,
-    )
-    head = model.get_layer("head").proj
-    rng = np.random.default_rng(0)
-    head.kernel.assign(rng.normal(size=head.kernel.shape).astype("float32"))
-    return model
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     keras.utils.set_random_seed(0)
     root = tmp_path_factory.mktemp("predict")
-    model = _tiny_model()
+    model = tiny_classifier()
     model.save(root / "tiny.keras")
     (root / "labels.txt").write_text("\n".join(LABELS) + "\n")
     return {

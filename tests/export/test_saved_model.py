@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_slowfast import SlowFastNet
 from keras_slowfast.export import (
     export_saved_model,
     load_label_map,
@@ -19,6 +18,7 @@ from keras_slowfast.export import (
     reference_outputs,
 )
 from keras_slowfast.export.saved_model import _cast_model
+from tests.tiny_models import tiny_classifier
 
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 LABELS = ["abseiling", "bowling", "cooking", "dancing", "eating"]
@@ -73,22 +73,6 @@ with open(out_path + ".json", "w") as file:
 """
 
 
-def _tiny_model():
-    model = SlowFastNet(
-        stage_depths=[1, 1, 1, 1],
-        alpha=4,
-        beta_inv=8,
-        num_frames=8,
-        num_classes=5,
-        image_size=None,
-    )
-    # A wider head so the 5 classes get clearly different scores.
-    head = model.get_layer("head").proj
-    rng = np.random.default_rng(0)
-    head.kernel.assign(rng.normal(size=head.kernel.shape).astype("float32"))
-    return model
-
-
 def _run(command, **kwargs):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(
@@ -99,7 +83,7 @@ def _run(command, **kwargs):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     keras.utils.set_random_seed(0)
-    model = _tiny_model()
+    model = tiny_classifier()
     base = tmp_path_factory.mktemp("serving") / "slowfast"
     directory = export_saved_model(model, str(base), **EXPORT_KWARGS)
     return model, str(base), directory
@@ -288,7 +272,7 @@ def test_detection_model_maps_boxes_through_resize_and_crop(tmp_path):
 
 
 def test_bfloat16_export_and_float16_cast(tmp_path):
-    model = _tiny_model()
+    model = tiny_classifier()
     rng = np.random.default_rng(2)
     raw = rng.integers(0, 256, (1, 8, 40, 40, 3), dtype=np.uint8)
     expected = reference_outputs(model, raw, short_side=40, crop_size=32)
