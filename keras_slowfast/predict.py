@@ -7,14 +7,20 @@ model's ``input_convention``), and returns the top-k classes of every window
 and of the whole video (mean of the window probabilities).
 """
 
-import math
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_slowfast.data.decode import VideoDecodeError, probe_video, read_frames
+from keras_slowfast.data import sampling
+from keras_slowfast.data.decode import (
+    TIMESTAMP_TOLERANCE,
+    VideoDecodeError,
+    VideoReader,
+    frames_shown_at,
+    stream_frames,
+)
 from keras_slowfast.export.preprocessing import check_sizes, preprocess_video
 from keras_slowfast.export.saved_model import (
     _resolve_activation,
@@ -77,40 +83,6 @@ def load_model(weights, preset=None, **overrides):
     raise ValueError(
         f"weights {weights}: expected a .keras model file or a .weights.h5 file"
     )
-
-
-def window_starts(num_frames, span, *, num_clips=None, window_stride=None):
-    """First frame of each window over a video of ``num_frames`` frames.
-
-    Args:
-        num_frames: int. Frames in the video.
-        span: int. Frames one window covers.
-        num_clips: int or None. Multi-view testing: this many windows spread
-            uniformly from the first to the last possible start (one window is
-            centered).
-        window_stride: int or None. Sliding windows: distance between starts
-            (default: ``span``, windows side by side); a last window is added
-            so the end of the video is covered.
-
-    Returns:
-        list of ints.
-    """
-    last = num_frames - span
-    if last < 0:
-        raise ValueError(f"a window of {span} frames does not fit {num_frames} frames")
-    if num_clips is not None:
-        if num_clips < 1:
-            raise ValueError(f"num_clips={num_clips} must be >= 1")
-        if num_clips == 1:
-            return [last // 2]
-        return sorted({int(round(s)) for s in np.linspace(0, last, num_clips)})
-    stride = span if window_stride is None else int(window_stride)
-    if stride < 1:
-        raise ValueError(f"window_stride={stride} must be >= 1")
-    starts = list(range(0, last + 1, stride))
-    if starts[-1] != last:
-        starts.append(last)
-    return starts
 
 
 def _check_not_image(path):
@@ -208,11 +180,35 @@ class _ClipClassifier:
         return scores
 
 
+def window_instants(
+    duration, num_frames, sampling_rate=2, target_fps=30.0, *, num_clips=None,
+    window_stride=None, video_fps=None,
+):  # fmt: skip
+    """The instants (seconds) of each window ``predict_video`` classifies.
+
+    Multi-view (``num_clips``) windows are exactly the evaluation pipeline's
+    (``keras_slowfast.data.sampling.uniform_clip_instants``); sliding windows
+    follow each other (or overlap by ``window_stride`` seconds) with a last one
+    ending at the video's end (``sampling.sliding_starts``).
+
+    Returns:
+        float64 array ``(num_windows, num_frames)``.
+    """
+    interval = sampling.clip_interval(sampling_rate, target_fps, video_fps)
+    span = sampling.clip_span(num_frames, interval)
+    if num_clips is not None:
+        starts = sampling.uniform_starts(duration, span, num_clips)
+    else:
+        starts = sampling.sliding_starts(duration, span, window_stride)
+    return np.stack([sampling.clip_instants(s, num_frames, interval) for s in starts])
+
+
 def predict_video(
     model,
     path,
     *,
     sampling_rate=2,
+    target_fps=30.0,
     num_clips=None,
     window_stride=None,
     num_crops=1,
@@ -222,25 +218,32 @@ def predict_video(
     labels=None,
     batch_size=4,
     output_activation="auto",
+    backend="opencv",
     verbose=1,
 ):
     """Classifies a whole video with sliding windows or uniformly spaced clips.
 
-    Each window samples the model's ``num_frames`` frames every
-    ``sampling_rate`` frames; each window is seen as ``num_crops`` spatial
-    views whose probabilities are averaged; the video's probabilities are the
-    mean over windows (the 30-view test protocol is ``num_clips=10,
-    num_crops=3``).
+    Each window shows the model's ``num_frames`` frames ``sampling_rate /
+    target_fps`` seconds apart, taken by presentation time as in training
+    (variable frame rates, wrong frame counts and damaged frames are read as a
+    player shows them); each window is seen as ``num_crops`` spatial views
+    whose probabilities are averaged; the video's probabilities are the mean
+    over windows (the 30-view test protocol is ``num_clips=10,
+    num_crops=3``, the same instants as the evaluation pipeline). One reader
+    decodes the video once, front to back, for all windows.
 
     Args:
         model: a video classifier taking ``(batch, num_frames, H, W, 3)``
             normalized clips (e.g. ``SlowFastNet``).
         path: str. The video file.
-        sampling_rate: int. Frame step inside a window.
+        sampling_rate: int. Frame step inside a window, in frames at
+            ``target_fps``.
+        target_fps: float or None. Rate the video is resampled to (30, as in
+            training); None uses the video's own rate.
         num_clips: int or None. Multi-view mode: this many uniformly spaced
             windows. None: sliding windows.
-        window_stride: int or None. Frames between sliding windows (default:
-            the window span, no overlap).
+        window_stride: float or None. Seconds between sliding windows
+            (default: the window span, no overlap).
         num_crops: int. 1 (center) or 3 (both ends and center of the long side).
         short_side: int or None. Short side after resizing.
         crop_size: int or None. Square crop side; None uses the model's fixed
@@ -250,18 +253,21 @@ def predict_video(
         batch_size: int. Views per model call.
         output_activation: ``"auto"``, ``"softmax"``, ``"sigmoid"`` or
             ``"none"``, as in ``export_saved_model``.
+        backend: str. Decoder, ``"opencv"`` or ``"pyav"``.
         verbose: int. 1 shows a progress bar over the windows.
 
     Returns:
         dict (JSON-ready except ``probabilities``, a numpy array): ``path``,
-        ``num_frames``, ``fps``, ``windows`` (each with ``start_frame``,
-        ``end_frame``, ``start_time``, ``end_time``, ``top_k``), ``top_k`` and
+        ``duration`` (seconds), ``fps`` (nominal), ``windows`` (each with
+        ``start_time``, ``end_time`` in seconds and ``top_k``), ``top_k`` and
         ``probabilities`` for the whole video. ``top_k`` entries are dicts
-        ``{"id", "name", "score"}``.
+        ``{"id", "name", "score"}``. A video shorter than one window gives
+        one window whose last frames repeat the video's last frame.
 
     Raises:
-        VideoDecodeError: the file is missing, an image, or not decodable.
-        ValueError: bad arguments, or the video is shorter than one window.
+        VideoDecodeError: the file is missing, an image, or has no decodable
+            frame.
+        ValueError: bad arguments.
     """
     classifier = _ClipClassifier(
         model,
@@ -275,65 +281,53 @@ def predict_video(
     batch_size = int(batch_size)
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
-    num_frames, span, labels = classifier.num_frames, classifier.span, classifier.labels
-    num_classes = classifier.num_classes
-    sampling_rate = classifier.sampling_rate
-
     path = os.fspath(path)
     _check_not_image(path)
-    info = probe_video(path)
-    if info.num_frames < span:
-        raise VideoDecodeError(
-            path,
-            f"too short: {info.num_frames} frames, one window needs {span} "
-            f"({num_frames} frames every {sampling_rate}); lower --sampling-rate",
+    with VideoReader(path, backend=backend) as reader:
+        info = reader.info
+        windows = window_instants(
+            info.duration,
+            classifier.num_frames,
+            classifier.sampling_rate,
+            target_fps,
+            num_clips=num_clips,
+            window_stride=window_stride,
+            video_fps=info.fps,
         )
-    starts = window_starts(
-        info.num_frames, span, num_clips=num_clips, window_stride=window_stride
-    )
-    num_views = len(classifier.positions)
-    progbar = keras.utils.Progbar(len(starts), unit_name="window") if verbose else None
-
-    pending = []  # views waiting for a model call
-    scores_per_view = []
-    for done, start in enumerate(starts, 1):
-        indices = start + sampling_rate * np.arange(num_frames)
-        pending.extend(classifier.views(read_frames(path, indices)))
-        if len(pending) >= batch_size:
-            scores_per_view.append(classifier.scores(pending))
-            pending = []
-        if progbar is not None:
-            progbar.update(done)
+        progbar = (
+            keras.utils.Progbar(len(windows), unit_name="window") if verbose else None
+        )
+        pending = []  # views waiting for a model call
+        scores_per_view = []
+        for done, instants in enumerate(windows, 1):
+            pending.extend(classifier.views(reader.frames_at(instants)))
+            if len(pending) >= batch_size:
+                scores_per_view.append(classifier.scores(pending))
+                pending = []
+            if progbar is not None:
+                progbar.update(done)
     if pending:
         scores_per_view.append(classifier.scores(pending))
-    scores = np.concatenate(scores_per_view).reshape(len(starts), num_views, -1)
+    num_views = len(classifier.positions)
+    scores = np.concatenate(scores_per_view).reshape(len(windows), num_views, -1)
     window_probabilities = scores.mean(axis=1)
     video_probabilities = window_probabilities.mean(axis=0)
-
-    k = min(int(top_k), num_classes)
-    fps = info.fps if info.fps and math.isfinite(info.fps) else 0.0
-
-    def seconds(frame):
-        return round(frame / fps, 3) if fps else None
-
-    windows = []
-    for start, probabilities in zip(starts, window_probabilities, strict=True):
-        end = start + span - 1
-        windows.append(
-            {
-                "start_frame": int(start),
-                "end_frame": int(end),
-                "start_time": seconds(start),
-                "end_time": seconds(end + 1),
-                "top_k": _top_k(probabilities, k, labels),
-            }
-        )
+    k = min(int(top_k), classifier.num_classes)
+    interval = sampling.clip_interval(classifier.sampling_rate, target_fps, info.fps)
+    results = [
+        {
+            "start_time": round(float(instants[0]), 3),
+            "end_time": round(float(instants[-1] + interval), 3),
+            "top_k": _top_k(probabilities, k, classifier.labels),
+        }
+        for instants, probabilities in zip(windows, window_probabilities, strict=True)
+    ]
     return {
         "path": path,
-        "num_frames": info.num_frames,
-        "fps": fps or None,
-        "windows": windows,
-        "top_k": _top_k(video_probabilities, k, labels),
+        "duration": round(info.duration, 3),
+        "fps": info.fps or None,
+        "windows": results,
+        "top_k": _top_k(video_probabilities, k, classifier.labels),
         "probabilities": video_probabilities,
     }
 
@@ -343,6 +337,7 @@ def predict_stream(
     source,
     *,
     sampling_rate=2,
+    target_fps=30.0,
     every=None,
     num_crops=1,
     short_side=256,
@@ -354,33 +349,30 @@ def predict_stream(
 ):
     """Classifies a live stream (camera, URL or file) with a rolling frame buffer.
 
-    Frames are read one by one into a buffer holding one window (``(num_frames
-    - 1) * sampling_rate + 1`` frames); every ``every`` new frames the
-    buffered window is classified. A generator: iterate it and stop when you
-    like (or pass ``max_windows``).
+    Frames are read one by one, with their timestamps, into a buffer holding
+    the last window (``num_frames * sampling_rate / target_fps`` seconds);
+    every ``every`` new frames the window ending at the newest frame is
+    classified, its frames taken by presentation time as in ``predict_video``.
+    A generator: iterate it and stop when you like (or pass ``max_windows``).
 
     Args:
         model: a video classifier, as for ``predict_video``.
-        source: int or str. Camera index (``0``), stream URL or video file,
-            anything ``cv2.VideoCapture`` opens.
-        sampling_rate: int. Frame step inside a window.
+        source: int or str. Camera index (``0``), stream URL (read by
+            OpenCV) or video file (read by ``VideoReader``).
+        sampling_rate, target_fps: as for ``predict_video``.
         every: int or None. New frames between predictions (default: half a
-            window, so windows overlap by half).
+            window at ``target_fps``).
         num_crops, short_side, crop_size, top_k, labels, output_activation: as
             for ``predict_video``.
         max_windows: int or None. Stop after this many predictions.
 
     Yields:
-        dict with ``start_frame``, ``end_frame`` (frame counters since the
-        stream opened), ``top_k`` and ``probabilities`` (numpy array).
+        dict with ``start_time``, ``end_time`` (seconds of the stream),
+        ``top_k`` and ``probabilities`` (numpy array).
 
     Raises:
         ValueError: the source cannot be opened, or a bad argument.
     """
-    import collections
-
-    import cv2
-
     classifier = _ClipClassifier(
         model,
         sampling_rate=sampling_rate,
@@ -390,60 +382,64 @@ def predict_stream(
         labels=labels,
         output_activation=output_activation,
     )
-    span = classifier.span
-    every = max(span // 2, 1) if every is None else int(every)
+    num_frames = classifier.num_frames
+    interval = sampling.clip_interval(classifier.sampling_rate, target_fps)
+    span = sampling.clip_span(num_frames, interval)
+    every = max(num_frames * classifier.sampling_rate // 2, 1) if every is None else int(every)
     if every < 1:
         raise ValueError(f"every={every} must be >= 1")
     k = min(int(top_k), classifier.num_classes)
     if isinstance(source, str) and not source.isdigit() and "://" not in source:
         _check_not_image(source)
-        if not os.path.exists(source):
-            raise VideoDecodeError(source, "file not found")
-    capture = cv2.VideoCapture(int(source) if str(source).isdigit() else source)
-    if not capture.isOpened():
-        capture.release()
-        raise ValueError(f"stream {source}: cannot open (no camera or bad URL)")
-    buffer = collections.deque(maxlen=span)
-    frame_index, since_last, produced = -1, 0, 0
+        reader = VideoReader(source)
+        frames = reader.iter_frames()
+    else:
+        reader = None
+        frames = stream_frames(source)
+    times, buffer = [], []
+    since_last, produced = 0, 0
     try:
-        while max_windows is None or produced < max_windows:
-            ok, frame = capture.read()
-            if not ok or frame is None:
+        for seconds, frame in frames:
+            if max_windows is not None and produced >= max_windows:
                 break
-            frame_index += 1
+            times.append(seconds)
+            buffer.append(frame)
             since_last += 1
-            buffer.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            if len(buffer) < span or (produced and since_last < every):
+            while len(times) > 1 and times[1] <= seconds - span:
+                del times[0], buffer[0]
+            full = seconds - times[0] >= span - interval - TIMESTAMP_TOLERANCE
+            if not full or (produced and since_last < every):
                 continue
             since_last = 0
-            frames = np.stack(list(buffer)[:: classifier.sampling_rate])
-            probabilities = classifier.scores(classifier.views(frames)).mean(axis=0)
+            instants = sampling.clip_instants(
+                seconds - (num_frames - 1) * interval, num_frames, interval
+            )
+            clip = np.stack([buffer[p] for p in frames_shown_at(times, instants)])
+            probabilities = classifier.scores(classifier.views(clip)).mean(axis=0)
             produced += 1
             yield {
-                "start_frame": frame_index - span + 1,
-                "end_frame": frame_index,
+                "start_time": round(float(instants[0]), 3),
+                "end_time": round(float(seconds + interval), 3),
                 "top_k": _top_k(probabilities, k, classifier.labels),
                 "probabilities": probabilities,
             }
     finally:
-        capture.release()
+        frames.close()
+        if reader is not None:
+            reader.close()
 
 
 def format_table(result):
     """A plain-text table of one ``predict_video`` result."""
     rate = f"{result['fps']:g} fps" if result["fps"] else "unknown fps"
-    lines = [f"{result['path']}  ({result['num_frames']} frames, {rate})"]
-    lines.append(f"  {'window':>17s}  {'seconds':>15s}  top classes")
+    lines = [f"{result['path']}  ({result['duration']:.2f} s, {rate})"]
+    lines.append(f"  {'seconds':>15s}  top classes")
     for window in result["windows"]:
-        frames = f"{window['start_frame']}-{window['end_frame']}"
-        if window["start_time"] is None:
-            seconds = "-"
-        else:
-            seconds = f"{window['start_time']:.2f}-{window['end_time']:.2f}"
+        seconds = f"{window['start_time']:.2f}-{window['end_time']:.2f}"
         classes = ", ".join(f"{c['name']} {c['score']:.3f}" for c in window["top_k"])
-        lines.append(f"  {frames:>17s}  {seconds:>15s}  {classes}")
+        lines.append(f"  {seconds:>15s}  {classes}")
     classes = ", ".join(f"{c['name']} {c['score']:.3f}" for c in result["top_k"])
-    lines.append(f"  {'whole video':>17s}  {'':>15s}  {classes}")
+    lines.append(f"  {'whole video':>15s}  {classes}")
     return "\n".join(lines)
 
 
@@ -453,18 +449,10 @@ def to_json(result):
 
 
 def csv_rows(result):
-    """CSV rows: video, window, start/end frame and time, rank, id, name, score."""
+    """CSV rows: video, window, start/end time, rank, id, name, score."""
     rows = []
     entries = [(str(i), w) for i, w in enumerate(result["windows"])]
-    whole = {
-        "start_frame": 0,
-        "end_frame": result["num_frames"] - 1,
-        "start_time": 0.0 if result["fps"] else None,
-        "end_time": round(result["num_frames"] / result["fps"], 3)
-        if result["fps"]
-        else None,
-        "top_k": result["top_k"],
-    }
+    whole = {"start_time": 0.0, "end_time": result["duration"], "top_k": result["top_k"]}
     entries.append(("video", whole))
     for name, window in entries:
         for rank, entry in enumerate(window["top_k"], 1):
@@ -472,8 +460,6 @@ def csv_rows(result):
                 [
                     result["path"],
                     name,
-                    window["start_frame"],
-                    window["end_frame"],
                     window["start_time"],
                     window["end_time"],
                     rank,
@@ -488,8 +474,6 @@ def csv_rows(result):
 CSV_HEADER = [
     "video",
     "window",
-    "start_frame",
-    "end_frame",
     "start_time",
     "end_time",
     "rank",

@@ -89,15 +89,12 @@ def has_hog():
     )
 
 
-def median_background(path, info, samples=25):
+def median_background(reader, samples=25):
     """Median of ``samples`` frames spread over the video: the static scene."""
     import numpy as np
 
-    from keras_slowfast.data.decode import read_frames
-
-    count = min(samples, info.num_frames)
-    indices = np.unique(np.linspace(0, info.num_frames - 1, count).astype(int))
-    return np.median(read_frames(path, indices), axis=0).astype(np.uint8)
+    instants = np.linspace(0.0, reader.info.duration, samples, endpoint=False)
+    return np.median(reader.frames_at(instants), axis=0).astype(np.uint8)
 
 
 def motion_people(frame_rgb, background, min_area_fraction=0.002, threshold=30):
@@ -208,27 +205,18 @@ def run(args):
     import keras
     import numpy as np
 
-    from keras_slowfast.data.ava import (
-        keyframe_clip_indices,
-        letterbox,
-        read_label_map,
-        write_detections,
-    )
-    from keras_slowfast.data.decode import probe_video, read_frames
+    from keras_slowfast.data.ava import letterbox, read_label_map, write_detections
+    from keras_slowfast.data.decode import VideoReader
+    from keras_slowfast.data.sampling import keyframe_clip_instants
 
     if args.top_k < 1:
         raise ValueError(f"--top-k={args.top_k} must be >= 1")
-    info = probe_video(args.video)
-    fps = info.fps if info.fps > 0 else 30.0
     supplied = read_box_csv(args.boxes) if args.boxes else None
     detector = args.detector
     if detector == "auto":
         detector = "hog" if has_hog() else "motion"
     if supplied is None and detector == "hog" and not has_hog():
         hog_people(None)  # raises the ValueError that explains it
-    background = None
-    if supplied is None and detector == "motion":
-        background = median_background(args.video, info)
     model = _load_model(args.weights)
     if args.label_map:
         label_map = read_label_map(args.label_map)
@@ -246,42 +234,35 @@ def run(args):
     mean = np.float32(convention["mean"])
     std = np.float32(convention["std"])
 
-    seconds = max(1, int(np.ceil(info.num_frames / fps)))
-    writer = cv2.VideoWriter(
-        args.out, cv2.VideoWriter_fourcc(*"mp4v"), fps, (info.width, info.height)
-    )
-    if not writer.isOpened():
-        raise ValueError(f"--out={args.out!r}: OpenCV cannot write this video file")
     video_id = os.path.splitext(os.path.basename(args.video))[0]
     rows = []
-    progress = keras.utils.Progbar(seconds, unit_name="second")
-    total_boxes = 0
-    try:
+    boxes_per_second, captions_per_second = [], []
+    with VideoReader(args.video) as reader:
+        info = reader.info
+        background = None
+        if supplied is None and detector == "motion":
+            background = median_background(reader)
+        seconds = max(1, int(np.ceil(info.duration)))
+        progress = keras.utils.Progbar(seconds, unit_name="second")
         for second in range(seconds):
-            first = int(round(second * fps))
-            last = min(int(round((second + 1) * fps)), info.num_frames)
-            if first >= last:
-                break
-            keyframe = (first + last - 1) // 2
+            # The keyframe of each second is its middle instant (AVA labels one
+            # keyframe per second).
+            keyframe = min(second + 0.5, info.duration)
             if supplied is not None:
                 boxes = supplied.get(second, [])
             else:
-                frame = read_frames(args.video, [keyframe])[0]
+                frame = reader.frames_at([keyframe])[0]
                 if detector == "hog":
                     boxes = hog_people(frame, args.hog_threshold)
                 else:
                     boxes = motion_people(frame, background)
             captions = []
             if boxes:
-                indices = keyframe_clip_indices(
-                    keyframe / fps,
-                    fps,
-                    model.num_frames,
-                    args.sampling_rate,
-                    info.num_frames,
+                instants = keyframe_clip_instants(
+                    keyframe, model.num_frames, args.sampling_rate
                 )
                 clip, scale, pad = letterbox(
-                    read_frames(args.video, indices), args.image_size
+                    reader.frames_at(instants), args.image_size
                 )
                 clip = (clip.astype(np.float32) / 255.0 - mean) / std
                 if convention.get("channel_order") == "bgr":
@@ -296,32 +277,53 @@ def run(args):
                     )
                     for action, score in zip(action_ids, box_scores, strict=True):
                         rows.append((video_id, second, normalized, action, score))
-            total_boxes += len(boxes)
-            for frame in read_frames(args.video, np.arange(first, last)):
-                canvas = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-                for box, lines in zip(boxes, captions, strict=True):
-                    x1, y1, x2, y2 = (int(round(v)) for v in box)
-                    cv2.rectangle(canvas, (x1, y1), (x2, y2), BOX_COLOR, 2)
-                    for j, text in enumerate(lines):
-                        cv2.putText(
-                            canvas,
-                            text,
-                            (x1 + 2, y1 + 12 + 12 * j),
-                            cv2.FONT_HERSHEY_SIMPLEX,
-                            0.4,
-                            BOX_COLOR,
-                            1,
-                            cv2.LINE_AA,
-                        )
-                writer.write(canvas)
+            boxes_per_second.append(boxes)
+            captions_per_second.append(captions)
             progress.update(second + 1)
-    finally:
-        writer.release()
+        _write_annotated(
+            args.out, reader, info, boxes_per_second, captions_per_second
+        )
     if args.csv:
         write_detections(args.csv, rows)
     source = "CSV" if supplied is not None else detector
+    total_boxes = sum(len(boxes) for boxes in boxes_per_second)
     print(
         f"wrote {args.out}: {seconds} second(s), {total_boxes} person box(es) "
         f"({source})" + (f"; detections in {args.csv}" if args.csv else "")
     )
     return 0
+
+
+def _write_annotated(path, reader, info, boxes_per_second, captions_per_second):
+    """Writes every frame of the video with the boxes and captions of its second."""
+    import cv2
+
+    fps = info.fps if info.fps > 0 else 30.0
+    writer = cv2.VideoWriter(
+        path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (info.width, info.height)
+    )
+    if not writer.isOpened():
+        raise ValueError(f"--out={path!r}: OpenCV cannot write this video file")
+    last = len(boxes_per_second) - 1
+    try:
+        for seconds, frame in reader.iter_frames():
+            second = min(max(int(seconds), 0), last)
+            canvas = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+            boxes, captions = boxes_per_second[second], captions_per_second[second]
+            for box, lines in zip(boxes, captions, strict=True):
+                x1, y1, x2, y2 = (int(round(v)) for v in box)
+                cv2.rectangle(canvas, (x1, y1), (x2, y2), BOX_COLOR, 2)
+                for j, text in enumerate(lines):
+                    cv2.putText(
+                        canvas,
+                        text,
+                        (x1 + 2, y1 + 12 + 12 * j),
+                        cv2.FONT_HERSHEY_SIMPLEX,
+                        0.4,
+                        BOX_COLOR,
+                        1,
+                        cv2.LINE_AA,
+                    )
+            writer.write(canvas)
+    finally:
+        writer.release()

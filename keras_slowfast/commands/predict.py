@@ -33,9 +33,22 @@ def add_arguments(parser):
         help="multi-view: this many uniformly spaced windows (default: sliding)",
     )
     parser.add_argument(
+        "--target-fps",
+        type=float,
+        default=30.0,
+        help="videos are resampled to this rate before striding (30, as training)",
+    )
+    parser.add_argument(
         "--window-stride",
-        type=int,
-        help="frames between sliding windows (default: one window span)",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between sliding windows (default: one window span)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("opencv", "pyav"),
+        default="opencv",
+        help="video decoder (opencv)",
     )
     parser.add_argument(
         "--num-crops", type=int, choices=(1, 3), default=1, help="spatial views (1)"
@@ -93,6 +106,7 @@ def run(args):
                 model,
                 path,
                 sampling_rate=args.sampling_rate,
+                target_fps=args.target_fps,
                 num_clips=args.num_clips,
                 window_stride=args.window_stride,
                 num_crops=args.num_crops,
@@ -101,6 +115,7 @@ def run(args):
                 top_k=args.top_k,
                 labels=labels,
                 batch_size=args.batch_size,
+                backend=args.backend,
                 verbose=0 if args.quiet else 1,
             )
         except VideoDecodeError as error:
@@ -130,6 +145,7 @@ def _run_stream(args, model, labels, crop_size):
         model,
         args.camera,
         sampling_rate=args.sampling_rate,
+        target_fps=args.target_fps,
         every=args.every,
         num_crops=args.num_crops,
         short_side=args.short_side,
@@ -143,7 +159,8 @@ def _run_stream(args, model, labels, crop_size):
             classes = ", ".join(
                 f"{c['name']} {c['score']:.3f}" for c in window["top_k"]
             )
-            print(f"frames {window['start_frame']}-{window['end_frame']}: {classes}")
+            seconds = f"{window['start_time']:.2f}-{window['end_time']:.2f} s"
+            print(f"{seconds}: {classes}")
             sys.stdout.flush()
     except KeyboardInterrupt:
         pass  # Ctrl-C is the normal way to stop a live stream

@@ -13,9 +13,13 @@ from keras_slowfast.data.decode import (
     VideoInfo,
     VideoReader,
     probe_video,
-    read_frames,
+    read_frames_at,
 )
-from keras_slowfast.data.sampling import random_clip_indices, uniform_clip_indices
+from keras_slowfast.data.sampling import (
+    keyframe_clip_instants,
+    random_clip_instants,
+    uniform_clip_instants,
+)
 from keras_slowfast.data.transforms import input_convention_of, normalize
 
 __all__ = [
@@ -26,12 +30,13 @@ __all__ = [
     "VideoInfo",
     "VideoReader",
     "input_convention_of",
+    "keyframe_clip_instants",
     "normalize",
     "probe_video",
-    "random_clip_indices",
+    "random_clip_instants",
     "read_folder_tree",
-    "read_frames",
+    "read_frames_at",
     "read_multilabel_list",
     "read_video_list",
-    "uniform_clip_indices",
+    "uniform_clip_instants",
 ]

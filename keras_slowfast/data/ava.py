@@ -8,9 +8,11 @@ detector) leave the action empty. The label map is a ``.pbtxt`` of
 ``item { name: "..." id: N }`` entries; the exclusions CSV lists
 ``video_id, timestamp`` keyframes to ignore.
 
-A sample is a clip centred on a keyframe (frame ``(timestamp -
-time_offset) * fps``), its person boxes in clip pixels and their multi-hot
-labels. Frames are decoded with :func:`keras_slowfast.data.decode.read_frames`.
+A sample is a clip centred on a keyframe (the instant ``timestamp -
+time_offset`` seconds, :func:`keras_slowfast.data.sampling.keyframe_clip_instants`),
+its person boxes in clip pixels and their multi-hot labels. Frames are taken
+by presentation time (:class:`keras_slowfast.data.decode.VideoReader`), so
+variable-rate and damaged files give full clips.
 """
 
 import collections
@@ -25,7 +27,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from keras_slowfast.data.decode import VideoDecodeError, probe_video, read_frames
+from keras_slowfast.data.decode import VideoDecodeError, probe_video, read_frames_at
+from keras_slowfast.data.sampling import keyframe_clip_instants
 
 logger = logging.getLogger("keras_slowfast")
 
@@ -239,22 +242,6 @@ def read_proposals(
     return read_ava_csv(path, exclusions=exclusions, score_threshold=score_threshold)
 
 
-def keyframe_clip_indices(
-    timestamp, fps, num_frames, sampling_rate, total_frames, time_offset=0.0
-):
-    """Frame indices of a clip centred on a keyframe, clamped to the video.
-
-    The keyframe is frame ``round((timestamp - time_offset) * fps)``; the clip
-    takes ``num_frames`` frames ``sampling_rate`` apart, half before it
-    (PySlowFast ``get_sequence``). ``time_offset`` is 900 for the AVA 15-minute
-    cuts whose timestamps count from the start of the movie.
-    """
-    center = int(round((float(timestamp) - float(time_offset)) * float(fps)))
-    start = center - (num_frames * sampling_rate) // 2
-    indices = start + np.arange(num_frames) * sampling_rate
-    return np.clip(indices, 0, max(int(total_frames) - 1, 0))
-
-
 def letterbox(frames, size):
     """Resizes frames so the long side is ``size`` and pads to a square.
 
@@ -298,7 +285,9 @@ class AVADataConfig:
 
     Attributes:
         num_frames: int. Frames per clip (the model's ``num_frames``).
-        sampling_rate: int. Frame step (2 for SlowFast 8x8 at 30 fps).
+        sampling_rate: int. Frame step at ``target_fps`` (2 for SlowFast 8x8).
+        target_fps: float. Rate the clip's frames are taken at (30: AVA's
+            frames as PySlowFast extracts them).
         image_size: int. Clips are letterboxed to ``image_size`` squares.
         max_boxes: int. Boxes per clip (extra boxes are dropped, fewer padded
             with -1).
@@ -311,6 +300,7 @@ class AVADataConfig:
 
     num_frames: int = 32
     sampling_rate: int = 2
+    target_fps: float = 30.0
     image_size: int = 256
     max_boxes: int = 20
     time_offset: float = 0.0
@@ -386,16 +376,11 @@ class AVADataset:
         info = self._video(video_id)
         if info is None:
             return None
-        indices = keyframe_clip_indices(
-            timestamp,
-            info.fps,
-            cfg.num_frames,
-            cfg.sampling_rate,
-            info.num_frames,
-            cfg.time_offset,
+        instants = keyframe_clip_instants(
+            timestamp, cfg.num_frames, cfg.sampling_rate, cfg.target_fps, cfg.time_offset
         )
         try:
-            frames = read_frames(info.path, indices)
+            frames = read_frames_at(info.path, instants)
         except VideoDecodeError as error:
             self._skip(video_id, error)
             return None

@@ -1,8 +1,9 @@
 """``tf.data`` pipelines of video clips for SlowFast training and evaluation.
 
 The pipeline is a chain of small pure steps, run per video inside
-``tf.numpy_function`` with parallel calls: sample (which frames) -> decode
-(only those frames) -> spatial augmentation -> normalize. Clips come out as
+``tf.numpy_function`` with parallel calls: sample (which instants, in seconds,
+``data/sampling.py``) -> decode (the frames shown at those instants,
+``data/decode.py``) -> spatial augmentation -> normalize. Clips come out as
 float32 ``(num_frames, height, width, 3)``, normalized with the model's
 ``input_convention``; the model packs the Slow/Fast pathways itself, so the
 pipeline never does.
@@ -11,8 +12,9 @@ Readers for the list formats users have: Kinetics-style lists
 (``path label`` or ``path,label``), a class-per-folder tree, and
 Charades-style multi-label lists (``path 3,17,42``).
 
-A video that cannot be decoded (corrupt, truncated, empty, zero frames, not a
-video) is skipped with one warning naming the file on the ``keras_slowfast``
+Videos with irregular timestamps, wrong frame counts, truncated ends or
+damaged key frames give full clips (frames are taken by presentation time). A
+video with no decodable frame at all (corrupt, empty, not a video) is skipped with one warning naming the file on the ``keras_slowfast``
 logger and counted in ``VideoClipDataset.stats``; files missing at
 construction time raise a ValueError listing them.
 """
@@ -374,7 +376,8 @@ class VideoClipDataset:
         reasons = []
         for path in self.paths:
             try:
-                with VideoReader(path, self.config.backend):
+                with VideoReader(path, self.config.backend) as reader:
+                    reader.frames_at([0.0])
                     return
             except VideoDecodeError as error:
                 reasons.append(str(error))
@@ -394,12 +397,13 @@ class VideoClipDataset:
                 f"e.g. {path}: {reason}"
             )
 
-    def _decode(self, index, frame_indices_fn):
+    def _decode(self, index, instants_fn):
+        """The frames of video ``index`` at ``instants_fn(info)``, or None (and
+        a counted skip) when the video has no decodable frame."""
         path = self.paths[int(index)]
         try:
             with VideoReader(path, self.config.backend) as reader:
-                info = reader.info
-                frames = reader.read(frame_indices_fn(info))
+                frames = reader.frames_at(instants_fn(reader.info))
         except VideoDecodeError as error:
             self._skip(path, error.reason)
             return None
@@ -413,17 +417,17 @@ class VideoClipDataset:
         config = self.config
         rng = np.random.default_rng(int(seed) & 0xFFFFFFFFFFFFFFFF)
 
-        def indices(info):
-            return sampling.random_clip_indices(
-                info.num_frames,
-                info.fps,
+        def instants(info):
+            return sampling.random_clip_instants(
+                info.duration,
                 config.num_frames,
                 config.sampling_rate,
                 config.target_fps,
+                video_fps=info.fps,
                 rng=rng,
             )
 
-        frames = self._decode(index, indices)
+        frames = self._decode(index, instants)
         size = config.train_crop_size
         if frames is None:
             return np.zeros((config.num_frames, size, size, 3), np.float32), False
@@ -439,18 +443,18 @@ class VideoClipDataset:
     def _eval_views(self, index, clip_index):
         config = self.config
 
-        def indices(info):
-            return sampling.uniform_clip_indices(
-                info.num_frames,
-                info.fps,
+        def instants(info):
+            return sampling.uniform_clip_instants(
+                info.duration,
                 config.num_frames,
                 config.sampling_rate,
                 config.target_fps,
                 clip_index=int(clip_index),
                 num_clips=config.num_clips,
+                video_fps=info.fps,
             )
 
-        frames = self._decode(index, indices)
+        frames = self._decode(index, instants)
         size = config.eval_crop_size
         if frames is None:
             shape = (config.num_crops, config.num_frames, size, size, 3)

@@ -1,23 +1,79 @@
-"""Video decoding: probe a file, read selected frames as RGB uint8.
+"""Video decoding by presentation time: the frame a player shows at an instant.
 
-Two backends: OpenCV (``"opencv"``, the default, always installed) and PyAV
-(``"pyav"``, the optional ``video`` extra, imported only when asked for). Both
-decode only the frames a clip needs: the reader seeks to the key frame at or
-before the first wanted frame and decodes forward to the last one, so a clip
-from a long video never holds the whole video in memory.
+Every path of the library (training clips, evaluation views, ``predict_video``,
+``predict_stream``, ``detect_video``, AVA keyframe clips) reads frames through
+:class:`VideoReader`. A clip is "the frame shown at each of these instants"
+(seconds from the start of the video stream): the last frame whose
+presentation timestamp is at or before the instant, or the first frame for an
+instant before it. Frames are never addressed by index, so the files real
+collections hold all give full clips, as a player would show them: variable
+frame rates, dropped or repeated frames ("repeat previous frame" entries in
+AVI), timestamps that arrive out of order (packed B-frames), a container frame
+count or duration that is off, a missing last frame, a damaged key frame. Only
+a file with no decodable frame at all is an error (PyTorchVideo's
+``EncodedVideo.get_clip`` addresses frames by time in the same way).
+
+Two backends:
+
+* ``"opencv"`` (default, always installed). Timestamps come from
+  ``CAP_PROP_POS_MSEC`` after each grab. OpenCV reports 0 for a frame whose
+  timestamp it does not know (for instance the frame flushed last from an AVI
+  with B-frames); such a frame, and every frame of a file whose timestamps
+  never advance, is placed one nominal frame interval (``1 / fps``; 30 fps if
+  the file gives none) after the frame before it. A grab that fails (a damaged
+  frame) is retried; 16 failures in a row end the file.
+* ``"pyav"`` (the optional ``video`` extra, imported only when asked for).
+  Timestamps are the decoded frames' ``pts``; a frame without one is placed
+  as above. Each packet is decoded on its own, so a corrupt packet costs its
+  frame(s) and decoding goes on.
+
+Seeking: a window in the middle of a long video is read by seeking to the key
+frame at or before the window's start (by timestamp), decoding forward and
+stopping a few frames after the window's end. Consecutive windows of one
+reader (``predict_video``, ``detect_video``) decode the frames they share once.
+
+FFmpeg's own log lines ("[h264 @ 0x...] ...") do not reach stderr: PyAV's go to
+the ``keras_slowfast`` logger at DEBUG level (PyAV ignores them unless that
+logger is enabled for DEBUG when a file is opened); OpenCV's FFmpeg log level
+is set to quiet through ``OPENCV_FFMPEG_LOGLEVEL`` (OpenCV cannot hand them to
+Python; set the variable yourself, e.g. to 24, to see them on stdout).
 """
 
+import bisect
 import dataclasses
+import logging
 import os
 
-import cv2
-import numpy as np
+# Before the first cv2.VideoCapture: OpenCV reads it once, when FFmpeg starts.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 BACKENDS = ("opencv", "pyav")
+logger = logging.getLogger("keras_slowfast")
+
+# Frames decoded past a window's last instant before the window is complete:
+# with out-of-order timestamps a frame shown inside the window can be decoded
+# after one shown later.
+REORDER_DEPTH = 4
+# Forward decoding beats a seek for a window starting this close after the
+# last decoded frame.
+SEEK_AHEAD_SECONDS = 2.0
+# How far before a window to seek again when a seek lands after the window's
+# start (inexact seeks, damaged key frames); then from the file's start.
+SEEK_BACKOFF_SECONDS = (1.0, 5.0)
+# Timestamps equal within this many seconds are the same instant (container
+# time bases round; 1 / 30 s is not exact in floating point).
+TIMESTAMP_TOLERANCE = 1e-4
+DEFAULT_FPS = 30.0
+# Consecutive failed ``grab()`` calls that mean the end of the file: OpenCV
+# fails once on a damaged frame (a corrupt first key frame) and then goes on.
+OPENCV_GRAB_ATTEMPTS = 16
 
 
 class VideoDecodeError(ValueError):
-    """A video file is missing, unreadable, empty or corrupt; names the file."""
+    """A video file is missing, unreadable, empty or has no decodable frame."""
 
     def __init__(self, path, reason):
         super().__init__(f"{path}: {reason}")
@@ -27,18 +83,25 @@ class VideoDecodeError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class VideoInfo:
-    """What ``probe_video`` learns about a file without decoding it."""
+    """What the container says about a file, learned without decoding it.
+
+    Attributes:
+        path: str. The file.
+        num_frames: int. The container's frame count (may be off, 0 if none).
+        fps: float. The nominal frame rate (0 if unknown).
+        height: int. Frame height in pixels.
+        width: int. Frame width in pixels.
+        duration: float. Length in seconds: the container's duration, else
+            ``num_frames / fps`` (0 if neither is known). Clip sampling uses
+            it; instants past the last frame show the last frame.
+    """
 
     path: str
     num_frames: int
     fps: float
     height: int
     width: int
-
-    @property
-    def duration(self):
-        """Length in seconds."""
-        return self.num_frames / self.fps if self.fps else 0.0
+    duration: float
 
 
 def _check_backend(backend):
@@ -55,208 +118,355 @@ def _check_path(path):
         raise VideoDecodeError(path, "empty file")
 
 
-def _check_indices(indices):
-    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-    if indices.size == 0:
-        raise ValueError("indices must name at least one frame")
-    if indices.min() < 0:
-        raise ValueError(f"frame indices must be >= 0, got {indices.min()}")
-    return indices
+def check_instants(instants):
+    """``instants`` as a float64 vector of finite seconds (ValueError if bad)."""
+    instants = np.asarray(instants, dtype=np.float64).reshape(-1)
+    if instants.size == 0:
+        raise ValueError("instants must name at least one time")
+    if not np.all(np.isfinite(instants)):
+        raise ValueError(f"instants must be finite seconds, got {instants}")
+    return instants
 
 
-def _missing_error(path, wanted, frames):
-    missing = [int(i) for i in wanted if int(i) not in frames]
-    if missing:
-        more = "..." if len(missing) > 5 else ""
-        raise VideoDecodeError(
-            path,
-            f"could not decode frame(s) {missing[:5]}{more} "
-            "(truncated or corrupt file)",
+def frames_shown_at(timestamps, instants):
+    """Positions in ``timestamps`` (sorted seconds) of the frames shown at
+    ``instants``: the last frame at or before each instant, else the first."""
+    positions = np.searchsorted(
+        np.asarray(timestamps, np.float64),
+        np.asarray(instants, np.float64) + TIMESTAMP_TOLERANCE,
+        side="right",
+    )
+    return np.maximum(positions - 1, 0)
+
+
+class _Timestamper:
+    """Seconds of each decoded frame; fills gaps in the source's timestamps.
+
+    ``None`` (unknown) becomes the previous timestamp plus ``1 / fps``; so does
+    a 0 after a later frame when ``zero_is_unknown`` (OpenCV's convention).
+    """
+
+    def __init__(self, fps, zero_is_unknown=False):
+        fps = fps if fps and np.isfinite(fps) and fps > 0 else DEFAULT_FPS
+        self.interval = 1.0 / fps
+        self.zero_is_unknown = zero_is_unknown
+        self.previous = None
+
+    def __call__(self, seconds):
+        unknown = seconds is None or (
+            self.zero_is_unknown and seconds == 0.0 and self.previous is not None
         )
+        if unknown:
+            seconds = 0.0 if self.previous is None else self.previous + self.interval
+        self.previous = seconds
+        return seconds
 
 
-class _OpenCVReader:
+class _OpenCVSource:
+    """Frames and timestamps from ``cv2.VideoCapture``."""
+
     def __init__(self, path):
-        _check_path(path)
         self.path = str(path)
-        self.capture = cv2.VideoCapture(self.path)
-        if not self.capture.isOpened():
-            self.capture.release()
-            raise VideoDecodeError(
-                path, "not a readable video (OpenCV could not open it)"
-            )
+        self.capture = self._open()
         get = self.capture.get
+        num_frames = max(int(get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+        fps = float(get(cv2.CAP_PROP_FPS) or 0.0)
+        fps = fps if np.isfinite(fps) and fps > 0 else 0.0
         self.info = VideoInfo(
             self.path,
-            int(get(cv2.CAP_PROP_FRAME_COUNT)),
-            float(get(cv2.CAP_PROP_FPS) or 0.0),
+            num_frames,
+            fps,
             int(get(cv2.CAP_PROP_FRAME_HEIGHT)),
             int(get(cv2.CAP_PROP_FRAME_WIDTH)),
+            num_frames / fps if fps else 0.0,
         )
+        self.fresh = True
 
-    def read(self, wanted):
+    def _open(self):
+        capture = cv2.VideoCapture(self.path)
+        if not capture.isOpened():
+            capture.release()
+            raise VideoDecodeError(
+                self.path, "not a readable video (OpenCV could not open it)"
+            )
+        return capture
+
+    def frames(self, seconds):
+        """Yields ``(seconds, rgb)`` from the key frame before ``seconds`` (None:
+        from the file's start) in decoding order."""
+        if seconds is None:
+            if not self.fresh:  # reopening is the one exact way back to frame 0
+                self.capture.release()
+                self.capture = self._open()
+        elif not self.capture.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000.0):
+            return
+        self.fresh = False
+        stamp = _Timestamper(self.info.fps, zero_is_unknown=True)
         capture = self.capture
-        frames = {}
-        position = int(wanted[0])
-        if position > 0:
-            capture.set(cv2.CAP_PROP_POS_FRAMES, position)
-            if int(capture.get(cv2.CAP_PROP_POS_FRAMES)) != position:
-                # Inexact seek: restart and grab forward.
-                capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                position = 0
-        wanted_set = set(int(i) for i in wanted)
-        last = int(wanted[-1])
-        while position <= last:
+        failures = 0
+        while failures < OPENCV_GRAB_ATTEMPTS:
             if not capture.grab():
-                break
-            if position in wanted_set:
-                ok, frame = capture.retrieve()
-                if not ok or frame is None:
-                    break
-                frames[position] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            position += 1
-        return frames
+                failures += 1
+                continue
+            failures = 0
+            ok, frame = capture.retrieve()
+            if not ok or frame is None:
+                logger.debug("%s: OpenCV could not retrieve a grabbed frame", self.path)
+                continue
+            milliseconds = capture.get(cv2.CAP_PROP_POS_MSEC)
+            seconds_now = milliseconds / 1000.0 if np.isfinite(milliseconds) else None
+            yield stamp(seconds_now), cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
     def close(self):
         self.capture.release()
 
 
-class _PyAVReader:
+_PYAV_LOGS_ROUTED = []
+
+
+def _route_pyav_logs(av):
+    """Sends FFmpeg's log lines, through PyAV, to our logger at DEBUG level."""
+    if _PYAV_LOGS_ROUTED or not logger.isEnabledFor(logging.DEBUG):
+        return
+
+    class ToDebug(logging.Handler):
+        def emit(self, record):
+            logger.debug("FFmpeg %s: %s", record.name, record.getMessage().strip())
+
+    libav = logging.getLogger("libav")
+    libav.addHandler(ToDebug())
+    libav.propagate = False
+    av.logging.set_level(av.logging.WARNING)
+    _PYAV_LOGS_ROUTED.append(True)
+
+
+class _PyAVSource:
+    """Frames and timestamps from PyAV, one packet decoded at a time."""
+
     def __init__(self, path):
-        _check_path(path)
+        self.path = str(path)
         try:
             import av  # noqa: PLC0415 -- optional extra, imported on demand
         except ImportError as error:
             raise ImportError(
                 "backend='pyav' needs PyAV: pip install keras_slowfast[video]"
             ) from error
-        self.path = str(path)
-        try:
-            self.container = av.open(self.path)
-        except Exception as error:  # PyAV raises many FFmpeg error types.
-            raise VideoDecodeError(
-                path, f"not a readable video (PyAV: {error})"
-            ) from None
-        if not self.container.streams.video:
-            self.container.close()
-            raise VideoDecodeError(path, "has no video stream")
-        stream = self.stream = self.container.streams.video[0]
+        self.av = av
+        _route_pyav_logs(av)
+        self.container = self._open()
+        stream = self.container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else 0.0
         num_frames = int(stream.frames or 0)
-        if num_frames <= 0 and stream.duration and stream.time_base and fps:
-            num_frames = int(round(float(stream.duration * stream.time_base) * fps))
-        self.start_pts = stream.start_time or 0
-        ctx = stream.codec_context
-        self.info = VideoInfo(
-            self.path, num_frames, fps, int(ctx.height or 0), int(ctx.width or 0)
-        )
-
-    def _frame_index(self, frame, counter):
-        if frame.pts is None or not self.info.fps or not self.stream.time_base:
-            return counter
-        seconds = float((frame.pts - self.start_pts) * self.stream.time_base)
-        return int(round(seconds * self.info.fps))
-
-    def _decode_from(self, first, wanted_set, last, frames):
-        """Decodes forward from the key frame before ``first``; returns the index
-        of the first decoded frame (or None if none decoded)."""
-        if first > 0 and self.info.fps and self.stream.time_base:
-            seconds = first / self.info.fps
-            offset = int(seconds / float(self.stream.time_base))
-            self.container.seek(
-                self.start_pts + offset, stream=self.stream, backward=True
-            )
-            counter = None
+        if stream.duration and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        elif self.container.duration:
+            duration = self.container.duration / av.time_base
         else:
-            self.container.seek(self.start_pts, stream=self.stream, backward=True)
-            counter = 0
-        first_seen = None
-        for frame in self.container.decode(self.stream):
-            if counter is None and frame.pts is None:
-                return None  # cannot place frames after a seek without pts
-            index = self._frame_index(frame, counter)
-            if first_seen is None:
-                first_seen = index
-            if index in wanted_set and index not in frames:
-                frames[index] = frame.to_ndarray(format="rgb24")
-            if index >= last:
-                break
-            counter = index + 1
-        return first_seen
+            duration = num_frames / fps if fps else 0.0
+        if num_frames <= 0 and fps:
+            num_frames = int(round(duration * fps))
+        context = stream.codec_context
+        self.info = VideoInfo(
+            self.path,
+            num_frames,
+            fps,
+            int(context.height or 0),
+            int(context.width or 0),
+            duration,
+        )
+        self.fresh = True
 
-    def read(self, wanted):
-        frames = {}
-        wanted_set = set(int(i) for i in wanted)
-        first, last = int(wanted[0]), int(wanted[-1])
+    def _open(self):
         try:
-            first_seen = self._decode_from(first, wanted_set, last, frames)
-            if first > 0 and (first_seen is None or first_seen > first):
-                frames.clear()  # seek overshot or unusable: decode from the start
-                self._decode_from(0, wanted_set, last, frames)
-        except Exception as error:  # FFmpeg decode errors on corrupt data
-            if len(frames) < len(wanted_set):
-                raise VideoDecodeError(
-                    self.path, f"decoding failed ({error})"
-                ) from None
-        return frames
+            container = self.av.open(self.path)
+        except Exception as error:  # PyAV raises many FFmpeg error types.
+            raise VideoDecodeError(
+                self.path, f"not a readable video (PyAV: {error})"
+            ) from None
+        if not container.streams.video:
+            container.close()
+            raise VideoDecodeError(self.path, "has no video stream")
+        stream = container.streams.video[0]
+        self.stream = stream
+        self.start_pts = stream.start_time or 0
+        return container
+
+    def frames(self, seconds):
+        """Yields ``(seconds, rgb)`` from the key frame before ``seconds`` (None:
+        from the file's start) in decoding order."""
+        if seconds is None:
+            if not self.fresh:  # reopening is the one exact way back to frame 0
+                self.container.close()
+                self.container = self._open()
+        else:
+            offset = int(seconds / float(self.stream.time_base))
+            try:
+                self.container.seek(
+                    self.start_pts + offset, stream=self.stream, backward=True
+                )
+            except self.av.FFmpegError as error:
+                logger.debug("%s: seek to %.3f s failed (%s)", self.path, seconds, error)
+                return
+        self.fresh = False
+        stamp = _Timestamper(self.info.fps)
+        time_base = self.stream.time_base
+        for packet in self.container.demux(self.stream):
+            try:
+                decoded = packet.decode()
+            except self.av.FFmpegError as error:
+                logger.debug("%s: skipped a corrupt packet (%s)", self.path, error)
+                continue
+            for frame in decoded:
+                pts = frame.pts
+                when = None if pts is None else float((pts - self.start_pts) * time_base)
+                try:
+                    rgb = frame.to_ndarray(format="rgb24")
+                except self.av.FFmpegError as error:
+                    logger.debug("%s: skipped a frame (%s)", self.path, error)
+                    continue
+                yield stamp(when), rgb
 
     def close(self):
         self.container.close()
 
 
 class VideoReader:
-    """An open video file: its :class:`VideoInfo` and a frame reader.
+    """An open video file whose frames are read by presentation time.
 
-    Use it to probe and read a clip with one open (``probe_video`` then
-    ``read_frames`` would open the file twice). Close it, or use ``with``.
+    Use one reader for all the clips of a video: consecutive windows decode the
+    frames they share once, and a window far from the last one seeks. Close
+    it, or use ``with``.
 
     Args:
         path: str. The video file.
         backend: str. ``"opencv"`` (default) or ``"pyav"`` (needs the ``video``
             extra).
 
+    Attributes:
+        info: :class:`VideoInfo`. What the container says (frame count, fps,
+            size, duration).
+
     Raises:
         VideoDecodeError: the file is missing, empty, not a video, or has no
-            frames.
+            video stream.
 
     Examples:
         >>> with VideoReader("clip.mp4") as reader:  # doctest: +SKIP
-        ...     frames = reader.read([0, 2, 4])
+        ...     clip = reader.frames_at([0.0, 0.5, 1.0])  # (3, H, W, 3) uint8
     """
 
     def __init__(self, path, backend="opencv"):
         _check_backend(backend)
-        reader_class = _OpenCVReader if backend == "opencv" else _PyAVReader
-        self._reader = reader_class(path)
+        path = os.fspath(path)
+        _check_path(path)
+        source_class = _OpenCVSource if backend == "opencv" else _PyAVSource
+        self._source = source_class(path)
         self.path = str(path)
         self.backend = backend
-        self.info = self._reader.info
-        if self.info.num_frames <= 0 or self.info.height <= 0 or self.info.width <= 0:
-            self.close()
-            raise VideoDecodeError(
-                path, f"no decodable frames (frame count {self.info.num_frames})"
-            )
+        self.info = self._source.info
+        self._timestamps = []  # sorted seconds of the buffered frames
+        self._frames = []  # the frames, in the same order
+        self._decoder = None  # generator of (seconds, rgb) since the last seek
+        self._exhausted = False
+        self._from_start = False  # the buffer starts at the file's first frame
 
-    def read(self, indices):
-        """Decodes the frames at ``indices`` (any order, repeats allowed).
+    def _restart(self, seconds):
+        self._timestamps, self._frames = [], []
+        self._exhausted = False
+        self._from_start = seconds is None
+        self._decoder = self._source.frames(seconds)
+
+    def _pull(self):
+        """Decodes one more frame into the buffer; False at the end."""
+        try:
+            seconds, frame = next(self._decoder)
+        except StopIteration:
+            self._exhausted = True
+            return False
+        position = bisect.bisect_right(self._timestamps, seconds)
+        self._timestamps.insert(position, seconds)
+        self._frames.insert(position, frame)
+        return True
+
+    def _covers(self, start):
+        """Whether the buffer knows the frame shown at ``start``."""
+        if self._from_start:
+            return True
+        return bool(self._timestamps) and self._timestamps[0] <= start + (
+            TIMESTAMP_TOLERANCE
+        )
+
+    def _can_continue(self, start):
+        if self._decoder is None or not self._covers(start):
+            return False
+        last = self._timestamps[-1] if self._timestamps else float("-inf")
+        return self._exhausted or start - last <= SEEK_AHEAD_SECONDS
+
+    def _seek(self, start):
+        """Positions the decoder so that the buffer covers ``start``."""
+        for backoff in (0.0, *SEEK_BACKOFF_SECONDS):
+            target = start - backoff
+            if target <= 0:
+                break
+            self._restart(target)
+            while not self._timestamps and self._pull():
+                pass
+            if self._covers(start):
+                return
+        self._restart(None)
+
+    def frames_at(self, instants):
+        """The frames shown at ``instants`` (seconds from the stream's start).
+
+        Args:
+            instants: float seconds, any order, repeats allowed. An instant
+                before the first frame gets the first frame; one past the last
+                frame gets the last.
 
         Returns:
-            uint8 array ``(len(indices), height, width, 3)`` in RGB order.
+            uint8 array ``(len(instants), height, width, 3)`` in RGB order.
 
         Raises:
-            VideoDecodeError: a wanted frame cannot be decoded (truncated or
-                corrupt file, or an index past the end).
+            VideoDecodeError: the file has no decodable frame.
         """
-        indices = _check_indices(indices)
-        wanted = np.unique(indices)
-        frames = self._reader.read(wanted)
-        _missing_error(self.path, wanted, frames)
-        return np.stack([frames[int(i)] for i in indices])
+        instants = check_instants(instants)
+        start, end = float(instants.min()), float(instants.max())
+        if not self._can_continue(start):
+            self._seek(start)
+        while not self._exhausted:
+            past_end = len(self._timestamps) - bisect.bisect_right(
+                self._timestamps, end + TIMESTAMP_TOLERANCE
+            )
+            if past_end >= REORDER_DEPTH or not self._pull():
+                break
+        if not self._timestamps:
+            raise VideoDecodeError(self.path, "no decodable frames")
+        positions = frames_shown_at(self._timestamps, instants)
+        clip = np.stack([self._frames[p] for p in positions])
+        # Keep what later windows (at or after ``start``) may still show.
+        keep = int(frames_shown_at(self._timestamps, [start])[0])
+        if keep:
+            del self._timestamps[:keep], self._frames[:keep]
+            self._from_start = False
+        return clip
+
+    def iter_frames(self):
+        """Yields ``(seconds, rgb)`` for every decodable frame, in presentation
+        order, from the file's start (frames are reordered within
+        ``REORDER_DEPTH``)."""
+        self._restart(None)
+        while self._pull():
+            while len(self._timestamps) > REORDER_DEPTH:
+                yield self._timestamps.pop(0), self._frames.pop(0)
+        while self._timestamps:
+            yield self._timestamps.pop(0), self._frames.pop(0)
+        self._decoder = None
 
     def close(self):
         """Releases the file."""
-        self._reader.close()
+        self._decoder = None
+        self._source.close()
 
     def __enter__(self):
         return self
@@ -265,26 +475,53 @@ class VideoReader:
         self.close()
 
 
-def probe_video(path, backend="opencv"):
-    """Returns a :class:`VideoInfo` for ``path`` (frame count, fps, size).
+def stream_frames(source):
+    """Yields ``(seconds, rgb)`` from a live source (camera index or stream URL)
+    opened with OpenCV, timestamps as for files (``CAP_PROP_POS_MSEC``, gaps
+    filled at the nominal rate).
 
     Raises:
-        VideoDecodeError: the file is missing, not a video, or has no frames.
+        ValueError: the source cannot be opened.
+    """
+    capture = cv2.VideoCapture(int(source) if str(source).isdigit() else source)
+    if not capture.isOpened():
+        capture.release()
+        raise ValueError(f"stream {source}: cannot open (no camera or bad URL)")
+    stamp = _Timestamper(capture.get(cv2.CAP_PROP_FPS), zero_is_unknown=True)
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                return
+            milliseconds = capture.get(cv2.CAP_PROP_POS_MSEC)
+            seconds = milliseconds / 1000.0 if milliseconds > 0 else None
+            yield stamp(seconds), cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    finally:
+        capture.release()
+
+
+def probe_video(path, backend="opencv"):
+    """Returns the :class:`VideoInfo` of ``path`` (container facts, no decoding).
+
+    Raises:
+        VideoDecodeError: the file is missing or not a video.
     """
     with VideoReader(path, backend=backend) as reader:
         return reader.info
 
 
-def read_frames(path, indices, backend="opencv"):
-    """Decodes the frames at ``indices`` of ``path`` as RGB uint8.
+def read_frames_at(path, instants, backend="opencv"):
+    """The frames of ``path`` shown at ``instants`` (seconds), as RGB uint8.
+
+    Opens the file for this one read; keep a :class:`VideoReader` open to read
+    several clips of one video.
 
     Returns:
-        uint8 array ``(len(indices), height, width, 3)`` in RGB order.
+        uint8 array ``(len(instants), height, width, 3)`` in RGB order.
 
     Raises:
-        VideoDecodeError: the file cannot be opened or a wanted frame cannot be
-            decoded (truncated or corrupt file).
+        VideoDecodeError: the file cannot be opened or has no decodable frame.
     """
-    indices = _check_indices(indices)
+    instants = check_instants(instants)
     with VideoReader(path, backend=backend) as reader:
-        return reader.read(indices)
+        return reader.frames_at(instants)

@@ -1,122 +1,158 @@
-"""Temporal clip sampling: which frames of a video make up one clip.
+"""Temporal sampling: which instants (seconds) a clip or a window shows.
 
-A clip is ``num_frames`` frames taken every ``sampling_rate`` frames of the
-video resampled to ``target_fps``: in source frames the step is
-``sampling_rate * video_fps / target_fps`` (2 for a 30 fps video at 30 fps
-target, 1 for a 15 fps video), and frame ``k`` of a clip starting at ``start``
-is ``floor(start + k * step)``.
+A clip is ``num_frames`` instants ``start + k * interval`` (k < num_frames),
+with ``interval = sampling_rate / target_fps`` seconds: ``sampling_rate``
+frames of the video resampled to ``target_fps`` (PySlowFast's
+``SAMPLING_RATE`` and ``TARGET_FPS``). The frames are those shown at these
+instants (``keras_slowfast.data.decode``), whatever the file's frame rate.
+A clip spans ``num_frames * interval`` seconds, as PyTorchVideo's
+``clip_duration`` (``num_frames * sampling_rate / fps``).
 
-Training takes one clip at a random start; evaluation takes ``num_clips``
-clips whose starts are spread evenly from the first to the last possible start
-(as PyTorchVideo's ``ConstantClipsPerVideoSampler``).
+Training takes one clip at a start drawn uniformly from
+``[0, duration - span]``; evaluation and prediction take ``num_clips`` clips
+whose starts are spread evenly from 0 to ``duration - span`` (one clip is
+centered), as PyTorchVideo's ``ConstantClipsPerVideoSampler``; sliding windows
+cover a video side by side (or with a chosen stride) with a last window ending
+at the video's end.
 
-Short videos: when a video has fewer frames than a clip spans, the clip starts
-at frame 0 and indices past the end are clamped to the last frame, so the last
-frame is repeated (as PySlowFast's ``temporal_sampling`` does); videos are never
-looped.
+Short videos: when the video is shorter than a clip, the clip starts at 0 and
+its late instants show the last frame, so the last frame repeats (as
+PySlowFast's ``temporal_sampling``); videos are never looped.
+
+This module is the one owner of window placement: the tf.data pipeline,
+``predict_video`` and ``detect_video`` all call it.
 """
 
 import math
 
 import numpy as np
 
+DEFAULT_TARGET_FPS = 30.0
 
-def _check_clip_args(
-    num_video_frames, video_fps, num_frames, sampling_rate, target_fps
-):
-    if num_video_frames < 1:
-        raise ValueError(f"num_video_frames={num_video_frames} must be >= 1")
-    if num_frames < 1:
-        raise ValueError(f"num_frames={num_frames} must be >= 1")
+
+def clip_interval(sampling_rate, target_fps=DEFAULT_TARGET_FPS, video_fps=None):
+    """Seconds between two frames of a clip: ``sampling_rate / target_fps``.
+
+    Args:
+        sampling_rate: int. Clip stride in frames at ``target_fps``.
+        target_fps: float or None. Rate the video is resampled to; None keeps
+            the video's own rate (``video_fps``; 30 when unknown).
+        video_fps: float or None. The video's nominal rate, used only when
+            ``target_fps`` is None.
+    """
     if sampling_rate < 1:
         raise ValueError(f"sampling_rate={sampling_rate} must be >= 1")
     if target_fps is not None and target_fps <= 0:
         raise ValueError(f"target_fps={target_fps} must be > 0 or None")
-    if video_fps is not None and video_fps < 0:
-        raise ValueError(f"video_fps={video_fps} must be >= 0")
+    rate = target_fps or video_fps or DEFAULT_TARGET_FPS
+    return float(sampling_rate) / float(rate)
 
 
-def frame_step(video_fps, sampling_rate, target_fps=30):
-    """Distance in source frames between two clip frames.
+def clip_span(num_frames, interval):
+    """Seconds a clip of ``num_frames`` instants ``interval`` apart covers."""
+    if num_frames < 1:
+        raise ValueError(f"num_frames={num_frames} must be >= 1")
+    return num_frames * interval
 
-    ``sampling_rate * video_fps / target_fps``; with ``target_fps=None`` or an
-    unknown video fps (0 or None) it is ``sampling_rate`` (no resampling).
+
+def clip_instants(start, num_frames, interval):
+    """``start + k * interval`` for k < ``num_frames`` (float64 seconds)."""
+    if num_frames < 1:
+        raise ValueError(f"num_frames={num_frames} must be >= 1")
+    return float(start) + np.arange(num_frames, dtype=np.float64) * interval
+
+
+def _last_start(duration, span):
+    if not math.isfinite(duration) or duration < 0:
+        raise ValueError(f"duration={duration} must be finite seconds >= 0")
+    return max(float(duration) - span, 0.0)
+
+
+def uniform_starts(duration, span, num_clips):
+    """Starts of ``num_clips`` windows spread evenly over a video.
+
+    The first window starts at 0 and the last ends at ``duration``; a single
+    window is centered; a video shorter than a window gives starts of 0.
     """
-    if not target_fps or not video_fps:
-        return float(sampling_rate)
-    return sampling_rate * float(video_fps) / float(target_fps)
+    if num_clips < 1:
+        raise ValueError(f"num_clips={num_clips} must be >= 1")
+    last = _last_start(duration, span)
+    if num_clips == 1:
+        return np.array([last / 2.0])
+    return last * np.arange(num_clips, dtype=np.float64) / (num_clips - 1)
 
 
-def last_start(num_video_frames, video_fps, num_frames, sampling_rate, target_fps=30):
-    """The largest start frame whose clip fits in the video (0 if none fits)."""
-    _check_clip_args(num_video_frames, video_fps, num_frames, sampling_rate, target_fps)
-    step = frame_step(video_fps, sampling_rate, target_fps)
-    span = math.floor((num_frames - 1) * step) + 1
-    return max(num_video_frames - span, 0)
+def sliding_starts(duration, span, stride=None):
+    """Starts of windows ``stride`` seconds apart (default: ``span``, side by
+    side), plus a last window ending at ``duration`` if the others miss it."""
+    stride = span if stride is None else float(stride)
+    if not stride > 0:
+        raise ValueError(f"window stride={stride} must be > 0 seconds")
+    last = _last_start(duration, span)
+    starts = list(np.arange(0.0, last + 1e-9, stride))
+    if last - starts[-1] > 1e-6:
+        starts.append(last)
+    return np.asarray(starts, np.float64)
 
 
-def clip_indices(num_video_frames, start, num_frames, step):
-    """``floor(start + k * step)`` for k < num_frames, clamped to the video.
-
-    Indices past the last frame become the last frame (short videos repeat
-    their last frame).
-    """
-    offsets = np.floor(start + np.arange(num_frames) * step + 1e-6).astype(np.int64)
-    return np.clip(offsets, 0, num_video_frames - 1)
-
-
-def random_clip_indices(
-    num_video_frames, video_fps, num_frames, sampling_rate, target_fps=30, *, rng
-):
-    """Frame indices of one training clip at a uniformly random start.
+def random_clip_instants(
+    duration, num_frames, sampling_rate, target_fps=DEFAULT_TARGET_FPS, *,
+    video_fps=None, rng,
+):  # fmt: skip
+    """Instants of one training clip at a uniformly random start.
 
     Args:
-        num_video_frames: int. Frames in the video.
-        video_fps: float. The video's frame rate (0 or None: unknown).
+        duration: float. The video's length in seconds.
         num_frames: int. Frames in the clip.
         sampling_rate: int. Clip stride in frames at ``target_fps``.
-        target_fps: float or None. Frame rate the video is resampled to.
+        target_fps: float or None. Rate the video is resampled to.
+        video_fps: float or None. The video's rate (used when target_fps is
+            None).
         rng: ``numpy.random.Generator``. Source of the start (explicit, for
             reproducible pipelines).
 
     Returns:
-        int64 array ``(num_frames,)`` of frame indices.
+        float64 array ``(num_frames,)`` of seconds.
     """
-    limit = last_start(
-        num_video_frames, video_fps, num_frames, sampling_rate, target_fps
-    )
-    start = int(rng.integers(0, limit + 1))
-    step = frame_step(video_fps, sampling_rate, target_fps)
-    return clip_indices(num_video_frames, start, num_frames, step)
+    interval = clip_interval(sampling_rate, target_fps, video_fps)
+    last = _last_start(duration, clip_span(num_frames, interval))
+    return clip_instants(rng.uniform(0.0, last), num_frames, interval)
 
 
-def uniform_clip_indices(
-    num_video_frames,
-    video_fps,
-    num_frames,
-    sampling_rate,
-    target_fps=30,
-    *,
-    clip_index,
-    num_clips,
-):
-    """Frame indices of evaluation clip ``clip_index`` of ``num_clips``.
+def uniform_clip_instants(
+    duration, num_frames, sampling_rate, target_fps=DEFAULT_TARGET_FPS, *,
+    clip_index, num_clips, video_fps=None,
+):  # fmt: skip
+    """Instants of evaluation clip ``clip_index`` of ``num_clips``.
 
-    Starts are ``last_start * clip_index / (num_clips - 1)`` rounded half up:
-    the first clip starts at frame 0, the last ends at the video's end; a
-    single clip is centered.
+    The clips' starts are :func:`uniform_starts`; ``predict_video`` with
+    ``num_clips`` uses the same starts.
 
     Returns:
-        int64 array ``(num_frames,)`` of frame indices.
+        float64 array ``(num_frames,)`` of seconds.
     """
-    if num_clips < 1:
-        raise ValueError(f"num_clips={num_clips} must be >= 1")
     if not 0 <= clip_index < num_clips:
         raise ValueError(f"clip_index={clip_index} must be in [0, {num_clips})")
-    limit = last_start(
-        num_video_frames, video_fps, num_frames, sampling_rate, target_fps
+    interval = clip_interval(sampling_rate, target_fps, video_fps)
+    starts = uniform_starts(duration, clip_span(num_frames, interval), num_clips)
+    return clip_instants(starts[clip_index], num_frames, interval)
+
+
+def keyframe_clip_instants(
+    timestamp, num_frames, sampling_rate, target_fps=DEFAULT_TARGET_FPS,
+    time_offset=0.0,
+):  # fmt: skip
+    """Instants of a clip centred on a keyframe (AVA detection).
+
+    The clip takes ``num_frames`` instants ``sampling_rate / target_fps``
+    seconds apart, half of its span before the keyframe at ``timestamp -
+    time_offset`` seconds (PySlowFast ``ava_helper``/``get_sequence``, whose
+    AVA frames are at 30 fps). ``time_offset`` is 900 for the AVA 15-minute
+    cuts whose timestamps count from the start of the movie. Instants before
+    the video's start show its first frame, past its end its last.
+    """
+    interval = clip_interval(sampling_rate, target_fps)
+    center = float(timestamp) - float(time_offset)
+    return clip_instants(
+        center - clip_span(num_frames, interval) / 2.0, num_frames, interval
     )
-    position = limit / 2 if num_clips == 1 else limit * clip_index / (num_clips - 1)
-    start = int(math.floor(position + 0.5))  # round half up
-    step = frame_step(video_fps, sampling_rate, target_fps)
-    return clip_indices(num_video_frames, start, num_frames, step)

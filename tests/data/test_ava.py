@@ -10,7 +10,6 @@ from keras_slowfast.data.ava import (
     AVADataConfig,
     AVADataset,
     boxes_to_pixels,
-    keyframe_clip_indices,
     letterbox,
     read_ava_csv,
     read_ava_rows,
@@ -19,6 +18,8 @@ from keras_slowfast.data.ava import (
     read_proposals,
     write_detections,
 )
+from keras_slowfast.data.decode import frames_shown_at
+from keras_slowfast.data.sampling import keyframe_clip_instants
 
 WIDTH, HEIGHT, FPS, FRAMES = 80, 60, 30, 90
 RED_BOX = (0.25, 0.2, 0.5, 0.8)
@@ -117,17 +118,23 @@ def test_reader_errors(tmp_path):
         read_ava_rows(tmp_path / "nope.csv")
 
 
-def test_keyframe_indices_and_letterbox():
+def test_keyframe_instants_and_letterbox():
+    frame_times = np.arange(90) / 30  # a 3 s video at 30 fps
+    instants = keyframe_clip_instants(1, 8, 2)
+    np.testing.assert_allclose(instants, (22 + 2 * np.arange(8)) / 30)
     np.testing.assert_array_equal(
-        keyframe_clip_indices(1, 30, 8, 2, 90), [22, 24, 26, 28, 30, 32, 34, 36]
+        frames_shown_at(frame_times, instants), [22, 24, 26, 28, 30, 32, 34, 36]
     )
-    # AVA cuts start at 900 s; clamped at both ends of the video.
-    np.testing.assert_array_equal(
-        keyframe_clip_indices(902, 10, 4, 3, 25, 900), [14, 17, 20, 23]
+    # AVA cuts start at 900 s.
+    np.testing.assert_allclose(
+        keyframe_clip_instants(902, 4, 3, 30, 900), [1.8, 1.9, 2.0, 2.1]
     )
-    np.testing.assert_array_equal(keyframe_clip_indices(0, 30, 4, 2, 90), [0, 0, 0, 2])
+    # Before the video's start: its first frame; past its end: its last.
     np.testing.assert_array_equal(
-        keyframe_clip_indices(3, 30, 4, 2, 90), [86, 88, 89, 89]
+        frames_shown_at(frame_times, keyframe_clip_instants(0, 4, 2)), [0, 0, 0, 2]
+    )
+    np.testing.assert_array_equal(
+        frames_shown_at(frame_times, keyframe_clip_instants(3, 4, 2)), [86, 88, 89, 89]
     )
     frames = np.zeros((2, 60, 80, 3), np.uint8)
     boxed, scale, pad = letterbox(frames, 64)

@@ -13,7 +13,7 @@ from keras_slowfast.data.datasets import (
     read_multilabel_list,
     read_video_list,
 )
-from keras_slowfast.data.decode import read_frames
+from keras_slowfast.data.decode import VideoReader, read_frames_at
 from keras_slowfast.layers import PackPathways, slow_frame_indices
 from tests.data.video_files import (
     BAR_WIDTH,
@@ -232,8 +232,9 @@ def test_eval_views_exact(root):
     data = VideoClipDataset([path], [0], config=small_config())
     views = [(c.numpy(), int(y)) for c, y in data.build(False)]
     assert len(views) == 9  # 3 clips x 3 crops, clip-major
-    # 100 frames, 8 frames at stride 2 span 15 -> starts 0, 43 (42.5 rounded up), 85.
-    starts = [0, 43, 85]
+    # 100 frames at 30 fps = 3.33 s; 8 frames every 2/30 s span 0.53 s -> starts
+    # at 0, 1.4 and 2.8 s: frames 0, 42, 84.
+    starts = [0, 42, 84]
     for view, (clip, label) in enumerate(views):
         assert label == 0
         expected = starts[view // 3] + 2 * np.arange(8)
@@ -242,7 +243,7 @@ def test_eval_views_exact(root):
         # frame, i.e. original columns 0, 16, 32: first bar 0, 1, 2.
         profile = column_profile(as_uint8(clip)[0])
         assert abs(profile[2] - 32 * (view % 3)) < 8
-        frames = read_frames(path, expected)
+        frames = read_frames_at(path, expected / 30)
         reference = transforms.normalize(
             transforms.uniform_crop(
                 transforms.short_side_scale(frames, 48), 48, view % 3
@@ -288,12 +289,13 @@ def test_pathway_packing_of_a_decoded_clip(root):
         [path], config=small_config(num_frames=16, num_clips=1, num_crops=1)
     )
     clip = next(iter(data.build(False)))[0].numpy()
-    # One centered clip: last start 100 - 31 = 69 -> start 34.5 rounded up = 35.
-    fast_indices = 35 + 2 * np.arange(16)
+    # One centered clip: 16 frames every 2/30 s span 32 frames of the 100;
+    # centered, it starts at frame (100 - 32) / 2 = 34.
+    fast_indices = 34 + 2 * np.arange(16)
     slow, fast = PackPathways(alpha=4)(clip[None])
     slow_indices = [frame_index(f) for f in as_uint8(np.asarray(slow)[0])]
     assert slow_indices == fast_indices[slow_frame_indices(16, 4)].tolist()
-    assert slow_indices == [35, 45, 55, 65]  # floor(linspace(0, 15, 4)) = 0, 5, 10, 15
+    assert slow_indices == [34, 44, 54, 64]  # floor(linspace(0, 15, 4)) = 0, 5, 10, 15
     assert [
         frame_index(f) for f in as_uint8(np.asarray(fast)[0])
     ] == fast_indices.tolist()
@@ -321,8 +323,10 @@ def test_pyav_backend_matches_opencv(root):
 
 def test_broken_files_are_skipped_once_each_and_counted(root, caplog):
     bad = sorted(str(root / "broken" / n) for n in os.listdir(root / "broken"))
-    bad = [p for p in bad if not p.endswith("_good_source.mp4")]
+    # half.avi plays (its first 30 frames survive the cut): never skipped.
+    bad = [p for p in bad if not p.endswith(("_good_source.mp4", "half.avi"))]
     good = [str(root / "walk" / "v0.avi"), str(root / "jump" / "v2.mp4")]
+    good.append(str(root / "broken" / "half.avi"))
     config = small_config(num_frames=32, eval_short_side=96, eval_crop_size=96)
     data = VideoClipDataset(good + bad, config=config)
     with caplog.at_level(logging.WARNING, logger="keras_slowfast"):
@@ -343,12 +347,26 @@ def test_every_file_bad_raises_clear_errors(root):
     ]
     with pytest.raises(ValueError, match="none of the 5 videos could be opened"):
         VideoClipDataset(bad)
-    # A file that opens but cannot be decoded fails when iterated.
-    half = VideoClipDataset(
-        [str(root / "broken" / "half.avi")], config=small_config(num_frames=32)
+    # Unchecked at construction, a list of undecodable files fails when iterated.
+    zero = VideoClipDataset(
+        [str(root / "broken" / "zero.avi")], config=small_config(), check_files=False
     )
     with pytest.raises(tf.errors.OpError, match="every one of the 1 videos failed"):
-        list(half.build(True, repeat=True).take(1))
+        list(zero.build(True, repeat=True).take(1))
+
+
+def test_truncated_file_gives_full_clips(root):
+    """The first frames of 100 survive the cut: clips past it repeat the last
+    surviving frame, as a player shows the last frame it has."""
+    path = str(root / "broken" / "half.avi")
+    with VideoReader(path) as reader:
+        survivors = [frame_index(frame) for _, frame in reader.iter_frames()]
+    assert 10 < len(survivors) < 50 and survivors == list(range(len(survivors)))
+    half = VideoClipDataset([path], config=small_config(num_frames=32))
+    clips = [c.numpy() for c, _ in half.build(False)]
+    assert len(clips) == 9 and half.stats.skipped == 0
+    last = [frame_index(f) for f in as_uint8(clips[-1])]
+    assert last[-1] == survivors[-1] and len(last) == 32
 
 
 def test_bad_labels():
@@ -362,10 +380,11 @@ def test_from_folder_and_from_list_pipelines(root, tmp_path, caplog):
         data = VideoClipDataset.from_folder(str(root), config=config)
         labels = sorted(int(y) for _, y in data.build(False))
     assert data.class_names == ["broken", "jump", "walk"] and data.num_classes == 3
-    # Good: broken/_good_source.mp4, jump/v2.mp4, jump/sub/short.avi, walk/v0, v1.
-    assert labels == [0, 1, 1, 2, 2]
-    assert data.stats.decoded == 5 and data.stats.skipped == 6
-    assert len(caplog.records) == 6
+    # Good: broken/_good_source.mp4, broken/half.avi (truncated, plays),
+    # jump/v2.mp4, jump/sub/short.avi, walk/v0, v1.
+    assert labels == [0, 0, 1, 1, 2, 2]
+    assert data.stats.decoded == 6 and data.stats.skipped == 5
+    assert len(caplog.records) == 5
 
     listing = tmp_path / "val.txt"
     listing.write_text("walk/v0.avi walk\njump/v2.mp4 jump\n")

@@ -9,7 +9,7 @@ from keras_slowfast.data.decode import (
     VideoInfo,
     VideoReader,
     probe_video,
-    read_frames,
+    read_frames_at,
 )
 from tests.data.video_files import (
     HEIGHT,
@@ -47,10 +47,10 @@ def test_probe(videos, backend, kind):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("kind", ["avi", "mp4"])
-def test_read_frames_exact_indices(videos, backend, kind):
+def test_read_frames_at_exact_instants(videos, backend, kind):
     # Unordered, repeated, and far from the start (seek path) indices.
     indices = [100, 102, 104, 7, 7, 119, 0]
-    frames = read_frames(videos[kind], indices, backend=backend)
+    frames = read_frames_at(videos[kind], np.array(indices) / 30, backend=backend)
     assert frames.shape == (len(indices), HEIGHT, WIDTH, 3)
     assert frames.dtype == np.uint8
     assert [frame_index(f) for f in frames] == indices
@@ -66,14 +66,14 @@ def test_read_frames_exact_indices(videos, backend, kind):
 def test_seek_deep_into_long_mp4(videos, backend):
     indices = np.arange(200, 250, 3)
     with VideoReader(videos["mp4"], backend=backend) as reader:
-        frames = reader.read(indices)
+        frames = reader.frames_at(indices / 30)
     assert [frame_index(f) for f in frames] == list(indices)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_index_past_end_is_a_decode_error(videos, backend):
-    with pytest.raises(VideoDecodeError, match="could not decode frame"):
-        read_frames(videos["avi"], [118, 119, 120], backend=backend)
+def test_instants_past_the_end_show_the_last_frame(videos, backend):
+    frames = read_frames_at(videos["avi"], [118 / 30, 119 / 30, 5.0], backend=backend)
+    assert [frame_index(f) for f in frames] == [118, 119, 119]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -83,7 +83,7 @@ def test_index_past_end_is_a_decode_error(videos, backend):
 def test_broken_files_raise_naming_the_file(videos, backend, kind):
     path = videos["broken"][kind]
     with pytest.raises(VideoDecodeError) as error:
-        read_frames(path, [0, 10], backend=backend)
+        read_frames_at(path, [0, 1 / 3], backend=backend)
     assert str(error.value).startswith(path)
     assert isinstance(error.value, ValueError)
 
@@ -100,10 +100,10 @@ def test_missing_file_and_directory(videos, backend):
 def test_bad_arguments(videos):
     with pytest.raises(ValueError, match="backend='gst'"):
         probe_video(videos["avi"], backend="gst")
-    with pytest.raises(ValueError, match="at least one frame"):
-        read_frames(videos["avi"], [])
-    with pytest.raises(ValueError, match=">= 0"):
-        read_frames(videos["avi"], [-1])
+    with pytest.raises(ValueError, match="at least one time"):
+        read_frames_at(videos["avi"], [])
+    with pytest.raises(ValueError, match="finite seconds"):
+        read_frames_at(videos["avi"], [float("nan")])
 
 
 def test_pyav_is_imported_lazily():
