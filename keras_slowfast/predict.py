@@ -385,7 +385,11 @@ def predict_stream(
     num_frames = classifier.num_frames
     interval = sampling.clip_interval(classifier.sampling_rate, target_fps)
     span = sampling.clip_span(num_frames, interval)
-    every = max(num_frames * classifier.sampling_rate // 2, 1) if every is None else int(every)
+    every = (
+        max(num_frames * classifier.sampling_rate // 2, 1)
+        if every is None
+        else int(every)
+    )
     if every < 1:
         raise ValueError(f"every={every} must be >= 1")
     k = min(int(top_k), classifier.num_classes)
@@ -452,7 +456,11 @@ def csv_rows(result):
     """CSV rows: video, window, start/end time, rank, id, name, score."""
     rows = []
     entries = [(str(i), w) for i, w in enumerate(result["windows"])]
-    whole = {"start_time": 0.0, "end_time": result["duration"], "top_k": result["top_k"]}
+    whole = {
+        "start_time": 0.0,
+        "end_time": result["duration"],
+        "top_k": result["top_k"],
+    }
     entries.append(("video", whole))
     for name, window in entries:
         for rank, entry in enumerate(window["top_k"], 1):

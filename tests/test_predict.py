@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from keras_slowfast import SlowFastNet
-from keras_slowfast.data.decode import VideoDecodeError, read_frames
+from keras_slowfast.data.decode import VideoDecodeError, read_frames_at
 from keras_slowfast.predict import (
     csv_rows,
     format_table,
     load_model,
     predict_stream,
     predict_video,
-    window_starts,
+    window_instants,
 )
 from tests.tiny_models import tiny_classifier
 
@@ -29,6 +29,7 @@ pytestmark = pytest.mark.filterwarnings(
 )
 LABELS = ["abseiling", "bowling", "cooking", "dancing", "eating"]
 MEAN, STD = 0.45, 0.225
+FPS = 10  # the test videos' rate; predictions resample to it (target_fps=FPS)
 
 
 def _write_video(path, num_frames, height=32, width=40, seed=0):
@@ -60,8 +61,9 @@ def files(tmp_path_factory):
 
 
 def _clip_probabilities(model, path, start):
-    """The model on one window, preprocessed independently with numpy."""
-    frames = read_frames(path, start + 2 * np.arange(8))  # 8 frames, stride 2
+    """The model on the window starting at frame ``start``, preprocessed
+    independently with numpy."""
+    frames = read_frames_at(path, (start + 2 * np.arange(8)) / FPS)  # stride 2
     # 32x40 frames: short side already 32, so only the center crop (left 4).
     clip = (frames[:, :, 4:36].astype(np.float32) / 255.0 - MEAN) / STD
     logits = model(clip[None], training=False)
@@ -79,14 +81,22 @@ def _cli(*args):
     )
 
 
-def test_window_starts_cover_the_video():
-    assert window_starts(24, 15) == [0, 9]
-    assert window_starts(30, 15) == [0, 15]
-    assert window_starts(100, 15, window_stride=40) == [0, 40, 80, 85]
-    assert window_starts(24, 15, num_clips=1) == [4]
-    assert window_starts(115, 15, num_clips=3) == [0, 50, 100]
-    with pytest.raises(ValueError, match="does not fit"):
-        window_starts(10, 15)
+def test_window_instants_cover_the_video():
+    # 2.4 s, 8 frames every 0.2 s (sampling rate 2 at 10 fps) span 1.6 s.
+    starts = window_instants(2.4, 8, 2, FPS)[:, 0]
+    np.testing.assert_allclose(starts, [0, 0.8])
+    np.testing.assert_allclose(window_instants(2.4, 8, 2, FPS)[1, -1], 2.2)
+    np.testing.assert_allclose(
+        window_instants(10.0, 8, 2, FPS, window_stride=4)[:, 0], [0, 4, 8, 8.4]
+    )
+    np.testing.assert_allclose(
+        window_instants(2.4, 8, 2, FPS, num_clips=1)[:, 0], [0.4]
+    )
+    np.testing.assert_allclose(
+        window_instants(11.6, 8, 2, FPS, num_clips=3)[:, 0], [0, 5, 10]
+    )
+    # Shorter than a window: one window from 0 (its end repeats the last frame).
+    np.testing.assert_allclose(window_instants(1.0, 8, 2, FPS)[:, 0], [0])
 
 
 def test_predict_video_sliding_windows_match_the_model(files):
@@ -99,13 +109,13 @@ def test_predict_video_sliding_windows_match_the_model(files):
         top_k=3,
         labels=LABELS,
         batch_size=1,
+        target_fps=FPS,
         verbose=0,
     )
-    assert result["num_frames"] == 24
-    assert [w["start_frame"] for w in result["windows"]] == [0, 9]
-    assert [w["end_frame"] for w in result["windows"]] == [14, 23]
-    assert result["windows"][1]["start_time"] == pytest.approx(0.9)
-    per_window = [_clip_probabilities(model, files["video"], s) for s in (0, 9)]
+    assert result["duration"] == pytest.approx(2.4)
+    assert [w["start_time"] for w in result["windows"]] == [0.0, 0.8]
+    assert [w["end_time"] for w in result["windows"]] == [1.6, 2.4]
+    per_window = [_clip_probabilities(model, files["video"], s) for s in (0, 8)]
     for window, expected in zip(result["windows"], per_window, strict=True):
         top = [entry["id"] for entry in window["top_k"]]
         assert top == list(np.argsort(-expected)[:3])
@@ -125,9 +135,10 @@ def test_three_crops_average_the_views(files):
         num_crops=3,
         short_side=32,
         crop_size=32,
+        target_fps=FPS,
         verbose=0,
     )
-    frames = read_frames(files["video"], 4 + 2 * np.arange(8))
+    frames = read_frames_at(files["video"], (4 + 2 * np.arange(8)) / FPS)
     views = [frames[:, :, left : left + 32] for left in (0, 4, 8)]
     clips = (np.stack(views).astype(np.float32) / 255.0 - MEAN) / STD
     expected = np.asarray(keras.ops.softmax(model(clips), axis=-1)).mean(axis=0)
@@ -151,6 +162,8 @@ def test_predict_command_gives_the_models_top_class(files, tmp_path):
         "32",
         "--top-k",
         "3",
+        "--target-fps",
+        FPS,
         "--json",
         json_path,
         "--csv",
@@ -162,7 +175,7 @@ def test_predict_command_gives_the_models_top_class(files, tmp_path):
     top_class = int(np.argmax(expected))
     with open(json_path) as file:
         (video,) = json.load(file)
-    assert video["windows"][0]["start_frame"] == 4
+    assert video["windows"][0]["start_time"] == pytest.approx(0.4)  # frame 4
     assert video["top_k"][0]["id"] == top_class
     assert video["top_k"][0]["name"] == LABELS[top_class]
     assert "whole video" in result.stdout and LABELS[top_class] in result.stdout
@@ -189,12 +202,14 @@ def test_bad_videos_get_one_line_errors(files):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 5, result.stderr
+    # A video shorter than a window plays, so it is classified (last frame
+    # repeated), not rejected.
+    assert len(errors) == 4, result.stderr
+    assert "short.avi" not in result.stderr
     assert "missing.mp4: file not found" in errors[0]
     assert "corrupt.mp4: not a readable video" in errors[1]
     assert "frame.png: is an image file" in errors[2]
     assert "frame_named.mp4: is an image file" in errors[3]
-    assert "short.avi: too short: 5 frames, one window needs 15" in errors[4]
 
 
 def test_bad_weights_get_one_line_errors(files, capsys):
@@ -256,11 +271,12 @@ def test_top_level_names_resolve_lazily():
 
 def test_stream_rolling_buffer_matches_sliding_windows(files):
     model = files["model"]
-    kwargs = dict(short_side=32, crop_size=32, labels=LABELS, top_k=2)
-    windows = list(predict_stream(model, files["video"], every=9, **kwargs))
+    kwargs = dict(short_side=32, crop_size=32, labels=LABELS, top_k=2, target_fps=FPS)
+    windows = list(predict_stream(model, files["video"], every=8, **kwargs))
     result = predict_video(model, files["video"], verbose=0, **kwargs)
-    assert [(w["start_frame"], w["end_frame"]) for w in windows] == [(0, 14), (9, 23)]
-    for window, expected_start in zip(windows, (0, 9), strict=True):
+    times = [(w["start_time"], w["end_time"]) for w in windows]
+    assert times == [(0.0, 1.6), (0.8, 2.4)]
+    for window, expected_start in zip(windows, (0, 8), strict=True):
         expected = _clip_probabilities(model, files["video"], expected_start)
         np.testing.assert_allclose(window["probabilities"], expected, atol=1e-5)
     for streamed, windowed in zip(windows, result["windows"], strict=True):
@@ -278,19 +294,20 @@ def test_predict_command_camera_mode_reads_a_stream(files, capsys):
 
     args = ["predict", "--camera", files["video"], "--weights", files["weights"]]
     args += ["--short-side", "32", "--crop-size", "32", "--every", "3"]
+    args += ["--target-fps", "10"]
     assert cli.main(args + ["--max-windows", "2", "--labels", files["labels"]]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["frames 0-14", "frames 3-17"]
+    assert [line.split(":")[0] for line in lines] == ["0.00-1.60 s", "0.30-1.90 s"]
     assert cli.main(args + [files["video"]]) == 2
     assert "not both" in capsys.readouterr().err
 
 
 def test_table_and_csv_without_a_frame_rate():
     top = [{"id": 1, "name": "b", "score": 0.75}]
-    window = {"start_frame": 0, "end_frame": 14, "start_time": None, "end_time": None}
+    window = {"start_time": 0.0, "end_time": 1.5}
     result = {
         "path": "x.avi",
-        "num_frames": 15,
+        "duration": 1.5,
         "fps": None,
         "windows": [{**window, "top_k": top}],
         "top_k": top,
@@ -300,4 +317,4 @@ def test_table_and_csv_without_a_frame_rate():
     assert "unknown fps" in table and "b 0.750" in table
     rows = csv_rows(result)
     assert [row[1] for row in rows] == ["0", "video"]
-    assert rows[1][4] is None and rows[1][-1] == "0.750000"
+    assert rows[1][3] == 1.5 and rows[1][-1] == "0.750000"

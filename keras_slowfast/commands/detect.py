@@ -280,9 +280,7 @@ def run(args):
             boxes_per_second.append(boxes)
             captions_per_second.append(captions)
             progress.update(second + 1)
-        _write_annotated(
-            args.out, reader, info, boxes_per_second, captions_per_second
-        )
+        _write_annotated(args.out, reader, info, boxes_per_second, captions_per_second)
     if args.csv:
         write_detections(args.csv, rows)
     source = "CSV" if supplied is not None else detector

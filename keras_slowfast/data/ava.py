@@ -377,7 +377,11 @@ class AVADataset:
         if info is None:
             return None
         instants = keyframe_clip_instants(
-            timestamp, cfg.num_frames, cfg.sampling_rate, cfg.target_fps, cfg.time_offset
+            timestamp,
+            cfg.num_frames,
+            cfg.sampling_rate,
+            cfg.target_fps,
+            cfg.time_offset,
         )
         try:
             frames = read_frames_at(info.path, instants)

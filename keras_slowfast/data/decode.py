@@ -306,7 +306,9 @@ class _PyAVSource:
                     self.start_pts + offset, stream=self.stream, backward=True
                 )
             except self.av.FFmpegError as error:
-                logger.debug("%s: seek to %.3f s failed (%s)", self.path, seconds, error)
+                logger.debug(
+                    "%s: seek to %.3f s failed (%s)", self.path, seconds, error
+                )
                 return
         self.fresh = False
         stamp = _Timestamper(self.info.fps)
@@ -319,7 +321,9 @@ class _PyAVSource:
                 continue
             for frame in decoded:
                 pts = frame.pts
-                when = None if pts is None else float((pts - self.start_pts) * time_base)
+                when = (
+                    None if pts is None else float((pts - self.start_pts) * time_base)
+                )
                 try:
                     rgb = frame.to_ndarray(format="rgb24")
                 except self.av.FFmpegError as error:

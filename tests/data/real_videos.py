@@ -76,30 +76,44 @@ def write_real_videos(directory):
     directory = str(directory)
     rng = np.random.default_rng(7)
     steady = [i / 30 for i in range(240)]
-    gaps = np.cumsum(rng.choice([1 / 60, 1 / 30, 0.1, 0.7], size=150, p=[0.3, 0.5, 0.15, 0.05]))
+    gaps = np.cumsum(
+        rng.choice([1 / 60, 1 / 30, 0.1, 0.7], size=150, p=[0.3, 0.5, 0.15, 0.05])
+    )
     x264 = {"bf": "3", "g": "30"}
     videos = {
-        "h264_bframes": write_pyav_video(f"{directory}/h264_bframes.mp4", steady, options=x264),
+        "h264_bframes": write_pyav_video(
+            f"{directory}/h264_bframes.mp4", steady, options=x264
+        ),
         "variable_rate": write_pyav_video(
             f"{directory}/variable_rate.mkv", list(gaps - gaps[0]), options=x264
         ),
         "mpeg4_bframes": write_pyav_video(
-            f"{directory}/mpeg4_bframes.avi", [i / 25 for i in range(200)],
-            codec="mpeg4", rate=25, time_base=Fraction(1, 25),
+            f"{directory}/mpeg4_bframes.avi",
+            [i / 25 for i in range(200)],
+            codec="mpeg4",
+            rate=25,
+            time_base=Fraction(1, 25),
             options={"bf": "2", "g": "25"},
         ),
         "repeat_entries": write_pyav_video(
             f"{directory}/repeat_entries.avi",
             [t / 15 for t in sorted(rng.choice(450, size=70, replace=False))],
-            codec="mpeg4", rate=15, time_base=Fraction(1, 15),
+            codec="mpeg4",
+            rate=15,
+            time_base=Fraction(1, 15),
         ),
         "cinepak": write_pyav_video(
-            f"{directory}/cinepak.avi", [i / 10 for i in range(40)],
-            codec="cinepak", rate=10, time_base=Fraction(1, 10),
+            f"{directory}/cinepak.avi",
+            [i / 10 for i in range(40)],
+            codec="cinepak",
+            rate=10,
+            time_base=Fraction(1, 10),
         ),
     }
     count_off = write_pyav_video(
-        f"{directory}/count_too_large.mp4", steady[:150], options=x264,
+        f"{directory}/count_too_large.mp4",
+        steady[:150],
+        options=x264,
         container_options={"movflags": "faststart"},
     )
     drop_last_packets(count_off, 6)
@@ -107,7 +121,9 @@ def write_real_videos(directory):
     cut = write_pyav_video(f"{directory}/truncated.mkv", steady[:200], options=x264)
     truncate(cut, 0.5)
     videos["truncated"] = cut
-    damaged = write_pyav_video(f"{directory}/bad_keyframe.mp4", steady[:120], options=x264)
+    damaged = write_pyav_video(
+        f"{directory}/bad_keyframe.mp4", steady[:120], options=x264
+    )
     corrupt_packet(damaged, 0)
     videos["bad_keyframe"] = damaged
     return videos

@@ -54,10 +54,13 @@ def test_random_clip_is_reproducible_from_the_rng():
 
 def test_uniform_clips_span_the_video():
     span = clip_span(8, 2 / 30)
-    np.testing.assert_allclose(uniform_starts(10.0, span, 3), [0, 5 - span / 2, 10 - span])
+    np.testing.assert_allclose(
+        uniform_starts(10.0, span, 3), [0, 5 - span / 2, 10 - span]
+    )
     np.testing.assert_allclose(uniform_starts(10.0, span, 1), [5 - span / 2])
     clips = [
-        uniform_clip_instants(10.0, 8, 2, 30, clip_index=i, num_clips=3) for i in range(3)
+        uniform_clip_instants(10.0, 8, 2, 30, clip_index=i, num_clips=3)
+        for i in range(3)
     ]
     assert clips[0][0] == 0.0
     assert clips[2][-1] + 2 / 30 == pytest.approx(10.0)
