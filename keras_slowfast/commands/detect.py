@@ -201,7 +201,6 @@ def _caption(scores, names, top_k):
 def run(args):
     import os
 
-    import cv2
     import keras
     import numpy as np
 

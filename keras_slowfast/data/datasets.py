@@ -14,9 +14,10 @@ Charades-style multi-label lists (``path 3,17,42``).
 
 Videos with irregular timestamps, wrong frame counts, truncated ends or
 damaged key frames give full clips (frames are taken by presentation time). A
-video with no decodable frame at all (corrupt, empty, not a video) is skipped with one warning naming the file on the ``keras_slowfast``
-logger and counted in ``VideoClipDataset.stats``; files missing at
-construction time raise a ValueError listing them.
+video with no decodable frame at all (corrupt, empty, not a video) is skipped
+with one warning naming the file on the ``keras_slowfast`` logger and counted
+in ``VideoClipDataset.stats``; files missing at construction time raise a
+ValueError listing them.
 """
 
 import dataclasses

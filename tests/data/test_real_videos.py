@@ -166,7 +166,7 @@ def test_predict_video_frames(videos, model, monkeypatch, kind, backend):
     path = reference[0]
     seen = _record_views(monkeypatch)
     with VideoReader(path, backend) as reader:
-        duration, fps = reader.info.duration, reader.info.fps
+        duration = reader.info.duration
     for num_clips in (None, 3):
         seen.clear()
         result = predict_video(
