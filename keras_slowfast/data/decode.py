@@ -53,9 +53,11 @@ import numpy as np  # noqa: E402
 BACKENDS = ("opencv", "pyav")
 logger = logging.getLogger("keras_slowfast")
 
-# Frames decoded past a window's last instant before the window is complete:
-# with out-of-order timestamps a frame shown inside the window can be decoded
-# after one shown later.
+# Frames decoded past a window's last instant before the window is complete,
+# once timestamps have arrived out of order since the last seek (packed
+# B-frames, broken muxers): a frame shown inside the window can then be decoded
+# after one shown later. While they arrive in order, one frame past the end
+# closes the window.
 REORDER_DEPTH = 4
 # Forward decoding beats a seek for a window starting this close after the
 # last decoded frame.
@@ -162,12 +164,39 @@ class _Timestamper:
         return seconds
 
 
-class _OpenCVSource:
+class _Source:
+    """A backend: container facts (``info``) and frames with timestamps.
+
+    Subclasses open the file (``reopen``), seek (``seek``), yield ``(seconds or
+    None, payload)`` in decoding order (``decode``) and turn a payload into an
+    RGB array (``to_rgb``), which the reader calls only for frames it returns.
+    """
+
+    zero_is_unknown = False  # a 0 timestamp after a later one means "unknown"
+
+    def frames(self, seconds):
+        """Yields ``(seconds, payload)`` from the key frame at or before
+        ``seconds`` (None: from the file's start), in decoding order."""
+        if seconds is None:
+            if not self.fresh:  # reopening is the one exact way back to frame 0
+                self.close()
+                self.reopen()
+        elif not self.seek(seconds):
+            return
+        self.fresh = False
+        stamp = _Timestamper(self.info.fps, self.zero_is_unknown)
+        for when, payload in self.decode():
+            yield stamp(when), payload
+
+
+class _OpenCVSource(_Source):
     """Frames and timestamps from ``cv2.VideoCapture``."""
+
+    zero_is_unknown = True
 
     def __init__(self, path):
         self.path = str(path)
-        self.capture = self._open()
+        self.reopen()
         get = self.capture.get
         num_frames = max(int(get(cv2.CAP_PROP_FRAME_COUNT)), 0)
         fps = float(get(cv2.CAP_PROP_FPS) or 0.0)
@@ -180,28 +209,20 @@ class _OpenCVSource:
             int(get(cv2.CAP_PROP_FRAME_WIDTH)),
             num_frames / fps if fps else 0.0,
         )
-        self.fresh = True
 
-    def _open(self):
-        capture = cv2.VideoCapture(self.path)
-        if not capture.isOpened():
-            capture.release()
+    def reopen(self):
+        self.fresh = True
+        self.capture = cv2.VideoCapture(self.path)
+        if not self.capture.isOpened():
+            self.capture.release()
             raise VideoDecodeError(
                 self.path, "not a readable video (OpenCV could not open it)"
             )
-        return capture
 
-    def frames(self, seconds):
-        """Yields ``(seconds, rgb)`` from the key frame before ``seconds`` (None:
-        from the file's start) in decoding order."""
-        if seconds is None:
-            if not self.fresh:  # reopening is the one exact way back to frame 0
-                self.capture.release()
-                self.capture = self._open()
-        elif not self.capture.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000.0):
-            return
-        self.fresh = False
-        stamp = _Timestamper(self.info.fps, zero_is_unknown=True)
+    def seek(self, seconds):
+        return self.capture.set(cv2.CAP_PROP_POS_MSEC, seconds * 1000.0)
+
+    def decode(self):
         capture = self.capture
         failures = 0
         while failures < OPENCV_GRAB_ATTEMPTS:
@@ -214,8 +235,10 @@ class _OpenCVSource:
                 logger.debug("%s: OpenCV could not retrieve a grabbed frame", self.path)
                 continue
             milliseconds = capture.get(cv2.CAP_PROP_POS_MSEC)
-            seconds_now = milliseconds / 1000.0 if np.isfinite(milliseconds) else None
-            yield stamp(seconds_now), cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            yield milliseconds / 1000.0 if np.isfinite(milliseconds) else None, frame
+
+    def to_rgb(self, frame):
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
     def close(self):
         self.capture.release()
@@ -240,7 +263,7 @@ def _route_pyav_logs(av):
     _PYAV_LOGS_ROUTED.append(True)
 
 
-class _PyAVSource:
+class _PyAVSource(_Source):
     """Frames and timestamps from PyAV, one packet decoded at a time."""
 
     def __init__(self, path):
@@ -253,8 +276,8 @@ class _PyAVSource:
             ) from error
         self.av = av
         _route_pyav_logs(av)
-        self.container = self._open()
-        stream = self.container.streams.video[0]
+        self.reopen()
+        stream = self.stream
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else 0.0
         num_frames = int(stream.frames or 0)
@@ -275,43 +298,33 @@ class _PyAVSource:
             int(context.width or 0),
             duration,
         )
-        self.fresh = True
 
-    def _open(self):
+    def reopen(self):
+        self.fresh = True
         try:
-            container = self.av.open(self.path)
+            self.container = self.av.open(self.path)
         except Exception as error:  # PyAV raises many FFmpeg error types.
             raise VideoDecodeError(
                 self.path, f"not a readable video (PyAV: {error})"
             ) from None
-        if not container.streams.video:
-            container.close()
+        if not self.container.streams.video:
+            self.container.close()
             raise VideoDecodeError(self.path, "has no video stream")
-        stream = container.streams.video[0]
-        self.stream = stream
-        self.start_pts = stream.start_time or 0
-        return container
+        self.stream = self.container.streams.video[0]
+        self.start_pts = self.stream.start_time or 0
 
-    def frames(self, seconds):
-        """Yields ``(seconds, rgb)`` from the key frame before ``seconds`` (None:
-        from the file's start) in decoding order."""
-        if seconds is None:
-            if not self.fresh:  # reopening is the one exact way back to frame 0
-                self.container.close()
-                self.container = self._open()
-        else:
-            offset = int(seconds / float(self.stream.time_base))
-            try:
-                self.container.seek(
-                    self.start_pts + offset, stream=self.stream, backward=True
-                )
-            except self.av.FFmpegError as error:
-                logger.debug(
-                    "%s: seek to %.3f s failed (%s)", self.path, seconds, error
-                )
-                return
-        self.fresh = False
-        stamp = _Timestamper(self.info.fps)
+    def seek(self, seconds):
+        offset = int(seconds / float(self.stream.time_base))
+        try:
+            self.container.seek(
+                self.start_pts + offset, stream=self.stream, backward=True
+            )
+        except self.av.FFmpegError as error:
+            logger.debug("%s: seek to %.3f s failed (%s)", self.path, seconds, error)
+            return False
+        return True
+
+    def decode(self):
         time_base = self.stream.time_base
         for packet in self.container.demux(self.stream):
             try:
@@ -321,18 +334,30 @@ class _PyAVSource:
                 continue
             for frame in decoded:
                 pts = frame.pts
-                when = (
-                    None if pts is None else float((pts - self.start_pts) * time_base)
+                yield (
+                    None if pts is None else float((pts - self.start_pts) * time_base),
+                    frame,
                 )
-                try:
-                    rgb = frame.to_ndarray(format="rgb24")
-                except self.av.FFmpegError as error:
-                    logger.debug("%s: skipped a frame (%s)", self.path, error)
-                    continue
-                yield stamp(when), rgb
+
+    def to_rgb(self, frame):
+        try:
+            return frame.to_ndarray(format="rgb24")
+        except self.av.FFmpegError as error:
+            raise VideoDecodeError(
+                self.path, f"cannot convert a decoded frame ({error})"
+            ) from None
 
     def close(self):
         self.container.close()
+
+
+class _RGB:
+    """A buffered frame already converted to an RGB array."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
 
 
 class VideoReader:
@@ -370,14 +395,16 @@ class VideoReader:
         self.backend = backend
         self.info = self._source.info
         self._timestamps = []  # sorted seconds of the buffered frames
-        self._frames = []  # the frames, in the same order
-        self._decoder = None  # generator of (seconds, rgb) since the last seek
+        self._frames = []  # their source payloads, then RGB arrays once used
+        self._decoder = None  # generator of (seconds, payload) since the last seek
         self._exhausted = False
+        self._in_order = True
         self._from_start = False  # the buffer starts at the file's first frame
 
     def _restart(self, seconds):
         self._timestamps, self._frames = [], []
         self._exhausted = False
+        self._in_order = True  # timestamps have arrived sorted since the seek
         self._from_start = seconds is None
         self._decoder = self._source.frames(seconds)
 
@@ -389,6 +416,7 @@ class VideoReader:
             self._exhausted = True
             return False
         position = bisect.bisect_right(self._timestamps, seconds)
+        self._in_order &= position == len(self._timestamps)
         self._timestamps.insert(position, seconds)
         self._frames.insert(position, frame)
         return True
@@ -442,12 +470,14 @@ class VideoReader:
             past_end = len(self._timestamps) - bisect.bisect_right(
                 self._timestamps, end + TIMESTAMP_TOLERANCE
             )
-            if past_end >= REORDER_DEPTH or not self._pull():
+            if past_end >= (1 if self._in_order else REORDER_DEPTH):
+                break
+            if not self._pull():
                 break
         if not self._timestamps:
             raise VideoDecodeError(self.path, "no decodable frames")
         positions = frames_shown_at(self._timestamps, instants)
-        clip = np.stack([self._frames[p] for p in positions])
+        clip = np.stack([self._rgb(p) for p in positions])
         # Keep what later windows (at or after ``start``) may still show.
         keep = int(frames_shown_at(self._timestamps, [start])[0])
         if keep:
@@ -455,16 +485,27 @@ class VideoReader:
             self._from_start = False
         return clip
 
+    def _rgb(self, position):
+        """The buffered frame at ``position`` as RGB, converted once (only the
+        frames a clip shows pay for the color conversion)."""
+        frame = self._frames[position]
+        if not isinstance(frame, _RGB):
+            frame = self._frames[position] = _RGB(self._source.to_rgb(frame))
+        return frame.array
+
     def iter_frames(self):
         """Yields ``(seconds, rgb)`` for every decodable frame, in presentation
         order, from the file's start (frames are reordered within
         ``REORDER_DEPTH``)."""
         self._restart(None)
-        while self._pull():
-            while len(self._timestamps) > REORDER_DEPTH:
-                yield self._timestamps.pop(0), self._frames.pop(0)
-        while self._timestamps:
-            yield self._timestamps.pop(0), self._frames.pop(0)
+        more = True
+        while more:
+            more = self._pull()
+            keep = REORDER_DEPTH if more else 0
+            while len(self._timestamps) > keep:
+                rgb = self._rgb(0)
+                del self._frames[0]
+                yield self._timestamps.pop(0), rgb
         self._decoder = None
 
     def close(self):
