@@ -7,7 +7,8 @@ alone, interleaved round by round with ``torch.nn.Conv3d`` + ``BatchNorm3d``
 (+ ReLU) of the same shape (PyTorchVideo's unit):
 
 * forward: ours as the model runs in inference (``tf.function``, batch norm
-  folded into the kernel, frame-stacked stems), torch in ``inference_mode``;
+  folded into the kernel, 2D convolutions where ConvBN3D uses them), torch
+  in ``inference_mode``;
 * forward + backward: batch norm in training mode, gradients of the weights
   and, except for the stems (whose input is the clip), of the input.
 
@@ -16,7 +17,7 @@ and ends with the totals; ratios are ours / torch.
 
     python benchmarks/bench_layers.py                  # 8x8 R50, 224, batch 1
     python benchmarks/bench_layers.py --batch 8 --isa native --rounds 5
-    python benchmarks/bench_layers.py --match _stem --no-frame-stacking  # old stems
+    python benchmarks/bench_layers.py --match _stem --conv3d   # stems as Conv3D
 """
 
 import argparse
@@ -143,7 +144,7 @@ def measure(args):
     """Times every distinct unit here and prints the table rows and totals."""
     from keras_slowfast.layers import ConvBN3D
 
-    ConvBN3D.frame_stacking = not args.no_frame_stacking
+    ConvBN3D.conv_as_2d = not args.conv3d
     rng = np.random.default_rng(0)
     isa = isa_label()
     rows = []
@@ -207,9 +208,9 @@ def main():
         "--match", help="only the units whose layer path contains this text"
     )
     parser.add_argument(
-        "--no-frame-stacking",
+        "--conv3d",
         action="store_true",
-        help="run our stems as plain Conv3D (ConvBN3D.frame_stacking = False)",
+        help="run every unit as a Conv3D (ConvBN3D.conv_as_2d = False)",
     )
     add_isa_arguments(parser)
     args = parser.parse_args()

@@ -25,6 +25,13 @@ FRAME_STACKING_MAX_CHANNELS = 4
 # CPU kernels' register blocks are full (oneDNN 8 or 16 lanes, Eigen's 24-row
 # micro-kernel), so the 8-filter Fast stem computes 4 frames at once.
 FRAME_STACKING_OUTPUT_CHANNELS = 32
+# Spatial-only (1, kh, kw) and temporal-only (kt, 1, 1) convolutions over at
+# most this many input channels run as 2D convolutions. TensorFlow's Eigen
+# Conv3D backward is slow on these (20-30x slower than PyTorch for the strided
+# Fast-pathway units) while its Conv2D kernels are not; with oneDNN both are
+# alike. Above it (the Slow pathway's res4/res5 units) Conv3D was as fast or
+# faster in both (benchmarks/bench_layers.py).
+CONV_2D_MAX_CHANNELS = 256
 
 
 def frame_stacked_conv(
@@ -97,6 +104,35 @@ def frame_stacked_conv(
     return y[:, :out_frames] if missing else y
 
 
+def temporal_conv(inputs, kernel, stride=1, dilation_rate=1):
+    """A "valid" ``(kt, 1, 1)`` 3D convolution, as a 2D convolution.
+
+    A 1x1 spatial kernel convolves each pixel's time series on its own, so the
+    clip reshaped to ``(batch, frames, height * width, channels)`` is an image
+    the ``(kt, 1)`` kernel convolves the same way.
+
+    Args:
+        inputs: ``(batch, frames, height, width, channels)``, already padded.
+        kernel: ``(kt, 1, 1, channels, filters)`` Conv3D kernel.
+        stride: int. Temporal stride.
+        dilation_rate: int. Temporal dilation.
+
+    Returns:
+        ``(batch, out_frames, height, width, filters)``.
+    """
+    kt, _, _, channels, filters = kernel.shape
+    _, frames, height, width, _ = ops.shape(inputs)
+    x = ops.reshape(inputs, (-1, frames, height * width, channels))
+    y = ops.conv(
+        x,
+        ops.reshape(kernel, (kt, 1, channels, filters)),
+        strides=(stride, 1),
+        padding="valid",
+        dilation_rate=(dilation_rate, 1),
+    )
+    return ops.reshape(y, (-1, ops.shape(y)[1], height, width, filters))
+
+
 @register
 class ConvBN3D(keras.layers.Layer):
     """Conv3D -> BatchNormalization -> optional ReLU, padded like PyTorch.
@@ -114,13 +150,16 @@ class ConvBN3D(keras.layers.Layer):
     instance to measure the gain). Training always runs the unfused ops, so
     batch statistics and gradients are those of Conv3D + BatchNormalization.
 
-    A convolution of an input with at most ``FRAME_STACKING_MAX_CHANNELS``
-    channels (the stems, which read the RGB clip), temporal stride 1 and
-    temporal dilation 1 runs as 2D convolutions over time-stacked frames
-    (:func:`frame_stacked_conv`), in both paths: the same result up to float
-    rounding, many times faster on CPUs. The kernel stays the Conv3D's
-    variable, so weights, checkpoints and the config do not change; set the
-    class attribute ``ConvBN3D.frame_stacking = False`` to run the Conv3D.
+    The convolution runs as 2D convolutions where TensorFlow's CPU kernels
+    are faster for them, with the same result up to float rounding: an input
+    with at most ``FRAME_STACKING_MAX_CHANNELS`` channels (the stems, which
+    read the RGB clip) as 2D convolutions over time-stacked frames
+    (:func:`frame_stacked_conv`), a spatial-only or temporal-only kernel over
+    at most ``CONV_2D_MAX_CHANNELS`` channels as a 2D convolution over frames
+    or over (time, pixels) (:func:`temporal_conv`). Both paths do this. The
+    kernel stays the Conv3D's variable, so weights, checkpoints and the config
+    do not change; set the class attribute ``ConvBN3D.conv_as_2d = False`` to
+    run every convolution as a Conv3D.
 
     Args:
         filters: int. Number of output channels.
@@ -140,7 +179,7 @@ class ConvBN3D(keras.layers.Layer):
     """
 
     fuse_for_inference = True
-    frame_stacking = True
+    conv_as_2d = True
 
     def __init__(
         self,
@@ -199,53 +238,65 @@ class ConvBN3D(keras.layers.Layer):
         padded = self._padded_shape(input_shape)
         self.conv.build(padded)
         self.bn.build(self.conv.compute_output_shape(padded))
-        # Output frames per frame-stacked 2D convolution; 0 runs the Conv3D.
+        # How the convolution runs (class docstring): frames per 2D
+        # convolution of frame_stacked_conv (0: not stacked), or temporal_conv.
+        channels = input_shape[-1]
+        kt, kh, kw = self.kernel_size
         self._frames_per_conv = 0
-        if (
-            input_shape[-1] is not None
-            and input_shape[-1] <= FRAME_STACKING_MAX_CHANNELS
-            and self.strides[0] == 1
-            and self.dilation_rate[0] == 1
-        ):
+        self._temporal_2d = False
+        if channels is None:
+            return
+        unit_time_steps = self.strides[0] == 1 and self.dilation_rate[0] == 1
+        if unit_time_steps and channels <= FRAME_STACKING_MAX_CHANNELS:
             self._frames_per_conv = math.ceil(
                 FRAME_STACKING_OUTPUT_CHANNELS / self.filters
             )
+        elif channels <= CONV_2D_MAX_CHANNELS:
+            if unit_time_steps and kt == 1 and kh * kw > 1:
+                self._frames_per_conv = 1
+            self._temporal_2d = kt > 1 and kh == kw == 1 and self.strides[1:] == (1, 1)
 
     def call(self, inputs, training=None):
         if training or not self.fuse_for_inference:
             return self._call_unfused(inputs, training)
         return self._call_fused(inputs)
 
-    def _stacks_frames(self, inputs):
-        # The stacking is laid out for a static number of frames.
-        return (
-            self.frame_stacking
-            and self._frames_per_conv > 0
-            and inputs.shape[1] is not None
-        )
-
     def _pad(self, inputs):
         if not any(self.padding):
             return inputs
         return ops.pad(inputs, [[0, 0]] + [[p, p] for p in self.padding] + [[0, 0]])
 
-    def _frame_stacked_conv(self, padded, kernel):
-        return frame_stacked_conv(
-            padded,
-            ops.cast(kernel, padded.dtype),
-            self._frames_per_conv,
-            strides=self.strides[1:],
-            dilation_rate=self.dilation_rate[1:],
+    def _convolve(self, inputs, kernel):
+        """The convolution of ``inputs`` with PyTorch padding (no bias)."""
+        kernel = ops.cast(kernel, inputs.dtype)
+        # Frame stacking is laid out for a static number of frames.
+        if self.conv_as_2d and self._frames_per_conv and inputs.shape[1]:
+            return frame_stacked_conv(
+                self._pad(inputs),
+                kernel,
+                self._frames_per_conv,
+                strides=self.strides[1:],
+                dilation_rate=self.dilation_rate[1:],
+            )
+        if self.conv_as_2d and self._temporal_2d:
+            return temporal_conv(
+                self._pad(inputs), kernel, self.strides[0], self.dilation_rate[0]
+            )
+        # With unit strides and odd kernels Keras "same" padding is symmetric,
+        # so the convolution pads for itself: no padded copy.
+        padding = "same" if self._same_is_symmetric else "valid"
+        return ops.conv(
+            inputs if padding == "same" else self._pad(inputs),
+            kernel,
+            strides=self.strides,
+            padding=padding,
+            dilation_rate=self.dilation_rate,
         )
 
     def _call_unfused(self, inputs, training):
-        x = self._pad(inputs)
-        if self._stacks_frames(inputs):
-            x = self._frame_stacked_conv(x, self.conv.kernel)
-            if self.use_bias:
-                x = x + ops.cast(self.conv.bias, x.dtype)
-        else:
-            x = self.conv(x)
+        x = self._convolve(inputs, self.conv.kernel)
+        if self.use_bias:
+            x = x + ops.cast(self.conv.bias, x.dtype)
         x = self.bn(x, training=training)
         if self.activation:
             x = ops.relu(x)
@@ -268,19 +319,7 @@ class ConvBN3D(keras.layers.Layer):
 
     def _call_fused(self, inputs):
         kernel, bias = self.folded_kernel_and_bias()
-        if self._stacks_frames(inputs):
-            x = self._frame_stacked_conv(self._pad(inputs), kernel)
-        else:
-            # With unit strides and odd kernels Keras "same" padding is
-            # symmetric, so the convolution pads for itself: no padded copy.
-            padding = "same" if self._same_is_symmetric else "valid"
-            x = ops.conv(
-                inputs if padding == "same" else self._pad(inputs),
-                ops.cast(kernel, inputs.dtype),
-                strides=self.strides,
-                padding=padding,
-                dilation_rate=self.dilation_rate,
-            )
+        x = self._convolve(inputs, kernel)
         x = x + ops.cast(bias, x.dtype)
         if self.activation:
             x = ops.relu(x)

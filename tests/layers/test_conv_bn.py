@@ -205,27 +205,106 @@ def test_stems_stack_frames_with_the_same_results(
         return [layer(x, training=False), trained, *grads]
 
     stacked = run()
-    monkeypatch.setattr(ConvBN3D, "frame_stacking", False)
+    monkeypatch.setattr(ConvBN3D, "conv_as_2d", False)
     plain = run()
     for got, expected in zip(stacked, plain, strict=True):
         assert np.abs(np.asarray(expected)).max() > 0.5
         np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-10)
 
 
-def test_frame_stacking_rule():
-    """Only clip-reading convolutions with temporal stride and dilation 1 stack."""
-    cases = [
-        ((1, 8, 16, 16, 3), {"kernel_size": (5, 7, 7), "strides": (1, 2, 2)}, 4),
-        ((1, 8, 16, 16, 1), {"kernel_size": (5, 7, 7)}, 4),  # gray Fast input
-        ((1, 8, 16, 16, 5), {"kernel_size": (5, 7, 7)}, 0),
-        ((1, 8, 16, 16, 3), {"kernel_size": (5, 1, 1), "strides": (2, 1, 1)}, 0),
-        ((1, 8, 16, 16, 3), {"kernel_size": 3, "dilation_rate": (2, 1, 1)}, 0),
+@pytest.mark.parametrize(
+    "channels, kwargs, frames_per_conv, temporal_2d",
+    [
+        (3, {"kernel_size": (5, 7, 7), "strides": (1, 2, 2)}, 4, False),  # stem
+        (1, {"kernel_size": (5, 7, 7)}, 4, False),  # gray Fast input
+        (3, {"kernel_size": (1, 7, 7), "filters": 64}, 1, False),  # Slow stem
+        (3, {"kernel_size": (5, 1, 1), "strides": (2, 1, 1)}, 0, True),
+        (3, {"kernel_size": 3, "dilation_rate": (2, 1, 1)}, 0, False),
+        (16, {"kernel_size": (1, 3, 3), "strides": (1, 2, 2)}, 1, False),
+        (256, {"kernel_size": (3, 1, 1)}, 0, True),
+        (32, {"kernel_size": (7, 1, 1), "strides": (4, 1, 1)}, 0, True),
+        (32, {"kernel_size": (3, 1, 1), "strides": (1, 2, 2)}, 0, False),
+        (16, {"kernel_size": (3, 3, 3)}, 0, False),
+        (16, {"kernel_size": 1}, 0, False),
+        (512, {"kernel_size": (1, 3, 3)}, 0, False),
+        (512, {"kernel_size": (3, 1, 1)}, 0, False),
+    ],
+)
+def test_conv_as_2d_rule(channels, kwargs, frames_per_conv, temporal_2d):
+    """Which convolutions run as 2D ones; the choice is not in the config."""
+    layer = ConvBN3D(**{"filters": 8, **kwargs})
+    layer.build((1, 8, 16, 16, channels))
+    assert layer._frames_per_conv == frames_per_conv
+    assert layer._temporal_2d == temporal_2d
+    assert "conv_as_2d" not in layer.get_config()
+
+
+@pytest.mark.parametrize(
+    "kernel, strides, dilation",
+    [
+        ((1, 3, 3), (1, 1, 1), (1, 1, 1)),
+        ((1, 3, 3), (1, 2, 2), (1, 1, 1)),
+        ((1, 3, 3), (1, 1, 1), (1, 2, 2)),
+        ((3, 1, 1), (1, 1, 1), (1, 1, 1)),
+        ((5, 1, 1), (4, 1, 1), (1, 1, 1)),
+        ((3, 1, 1), (1, 1, 1), (2, 1, 1)),
+    ],
+)
+def test_factorized_units_as_2d_with_the_same_results(
+    kernel, strides, dilation, monkeypatch
+):
+    """Spatial- and temporal-only units: 2D convolutions equal the Conv3D.
+
+    Inference and training outputs and every gradient (weights and input), in
+    float64 so that only the computation differs, not the rounding.
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(6)
+    x = tf.constant(rng.normal(size=(2, 8, 9, 9, 6)))
+    layer = ConvBN3D(
+        5, kernel, strides=strides, dilation_rate=dilation, dtype="float64"
+    )
+    layer.build(x.shape)
+    assert layer._frames_per_conv or layer._temporal_2d
+    weights = [
+        rng.uniform(0.5, 1.5, size=w.shape)
+        if "variance" in w.path or "gamma" in w.path
+        else rng.normal(0, 0.3, size=w.shape)
+        for w in layer.weights
     ]
-    for shape, kwargs, frames_per_conv in cases:
-        layer = ConvBN3D(8, **kwargs)
-        layer.build(shape)
-        assert layer._frames_per_conv == frames_per_conv, (shape, kwargs)
-        assert "frame_stacking" not in layer.get_config()
+
+    def run():
+        layer.set_weights(weights)  # training updates the BN statistics
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            trained = layer(x, training=True)
+            loss = ops.sum(trained * trained)
+        grads = tape.gradient(loss, [x, *layer.trainable_variables])
+        return [layer(x, training=False), trained, *grads]
+
+    as_2d = run()
+    monkeypatch.setattr(ConvBN3D, "conv_as_2d", False)
+    as_3d = run()
+    for got, expected in zip(as_2d, as_3d, strict=True):
+        assert np.abs(np.asarray(expected)).max() > 0.5
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-10)
+
+
+def test_temporal_conv_with_unknown_spatial_size():
+    """Height and width may be unknown when the graph is traced (SavedModel)."""
+    import tensorflow as tf
+
+    layer = ConvBN3D(4, (3, 1, 1))
+    layer.build((None, 4, None, None, 8))
+    x = np.random.default_rng(7).normal(size=(1, 4, 5, 6, 8)).astype("float32")
+    traced = tf.function(
+        lambda x: layer(x, training=False),
+        input_signature=[tf.TensorSpec((None, 4, None, None, 8))],
+    )
+    np.testing.assert_allclose(
+        np.asarray(traced(x)), np.asarray(layer(x, training=False)), atol=1e-6
+    )
 
 
 @pytest.mark.torch
