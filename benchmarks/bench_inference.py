@@ -7,11 +7,13 @@ and as an exported SavedModel; PyTorchVideo eagerly and under
 clips per second, our/reference time ratio (reference = PyTorchVideo eager),
 achieved GFLOP/s (2 FLOPs per multiply-accumulate) against the measured
 float32 matmul peak, and, in separate processes, the peak resident memory of
-one framework running that configuration alone.
+one framework running that configuration alone. On a CPU with more than AVX2
+the same table is measured again with oneDNN limited to AVX2 (``--isa``).
 
     python benchmarks/bench_inference.py                      # 8x8 R50, 224, batch 1
     python benchmarks/bench_inference.py --models 8x8 4x16 --sizes 224 256 \\
         --batches 1 8 --rounds 5
+    python benchmarks/bench_inference.py --isa native         # this CPU's ISA only
 """
 
 import argparse
@@ -24,11 +26,16 @@ import tempfile
 import numpy as np  # noqa: E402 (common sets up the path and logging first)
 from common import (
     PRESETS,
+    add_isa_arguments,
+    avx2_note,
     interleaved_medians,
+    isa_label,
+    isa_runs,
     machine_line,
     matmul_peak_gflops,
     peak_rss_gib,
     reference_model,
+    run_avx2_child,
     torch_pathways,
 )
 
@@ -116,40 +123,11 @@ def measure_memory(framework, variant, size, batch):
     return json.loads(result.stdout.strip().splitlines()[-1])["peak_rss_gib"]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["8x8"], choices=sorted(PRESETS))
-    parser.add_argument("--sizes", nargs="+", type=int, default=[224])
-    parser.add_argument("--batches", nargs="+", type=int, default=[1])
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (5)")
-    parser.add_argument("--no-xla", action="store_true", help="skip the XLA contender")
-    parser.add_argument(
-        "--no-compile", action="store_true", help="skip torch.compile (slow to build)"
-    )
-    parser.add_argument("--no-memory", action="store_true", help="skip peak memory")
-    parser.add_argument(
-        "--bf16", action="store_true", help="add our model in mixed bfloat16"
-    )
-    parser.add_argument(
-        "--memory-child", choices=["ours", "reference"], help=argparse.SUPPRESS
-    )
-    args = parser.parse_args()
-    if args.memory_child:
-        memory_child(
-            args.memory_child, args.models[0], args.sizes[0], args.batches[0], 3
-        )
-        return
-
+def measure(args, peak):
+    """Times every (model, size, batch) here and prints the table rows."""
     import keras_slowfast as ks
 
-    print(f"machine: {machine_line()}")
-    peak = matmul_peak_gflops()
-    print(f"measured float32 matmul peak: {peak:.0f} GFLOP/s\n")
-    print(
-        "| model | size | batch | contender | s/clip | clips/s | ratio vs ref eager | "
-        "GFLOP/s | % of peak | peak RSS GiB |"
-    )
-    print("|---" * 10 + "|")
+    isa = isa_label()
     for variant in args.models:
         for size in args.sizes:
             for batch in args.batches:
@@ -182,12 +160,57 @@ def main():
                     gflops = 2 * macs / per_clip / 1e9
                     rss = f"{memory[name]:.2f}" if name in memory else "—"
                     print(
-                        f"| SlowFast {variant} R50 | {size} | {batch} | {name} | "
-                        f"{per_clip:.3f} | {1 / per_clip:.2f} | "
+                        f"| {isa} | SlowFast {variant} R50 | {size} | {batch} | "
+                        f"{name} | {per_clip:.3f} | {1 / per_clip:.2f} | "
                         f"{seconds / reference:.2f} | {gflops:.0f} | "
                         f"{100 * gflops / peak:.0f}% | {rss} |",
                         flush=True,
                     )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["8x8"], choices=sorted(PRESETS))
+    parser.add_argument("--sizes", nargs="+", type=int, default=[224])
+    parser.add_argument("--batches", nargs="+", type=int, default=[1])
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (5)")
+    parser.add_argument("--no-xla", action="store_true", help="skip the XLA contender")
+    parser.add_argument(
+        "--no-compile", action="store_true", help="skip torch.compile (slow to build)"
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip peak memory")
+    parser.add_argument(
+        "--bf16", action="store_true", help="add our model in mixed bfloat16"
+    )
+    parser.add_argument(
+        "--memory-child", choices=["ours", "reference"], help=argparse.SUPPRESS
+    )
+    add_isa_arguments(parser)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(
+            args.memory_child, args.models[0], args.sizes[0], args.batches[0], 3
+        )
+        return
+
+    here, child = isa_runs(args)
+    if not args.isa_child:
+        print(f"machine: {machine_line()}")
+    if here:
+        peak = matmul_peak_gflops()
+        # In the AVX2 child this line is a note, printed after the table.
+        print(f"measured float32 matmul peak, {isa_label()}: {peak:.0f} GFLOP/s")
+    if not args.isa_child:
+        print(
+            "\n| ISA | model | size | batch | contender | s/clip | clips/s | "
+            "ratio vs ref eager | GFLOP/s | % of peak | peak RSS GiB |"
+        )
+        print("|---" * 11 + "|")
+    if here:
+        measure(args, peak)
+    if child:
+        for note in run_avx2_child(__file__) + [avx2_note()]:
+            print(note)
 
 
 if __name__ == "__main__":

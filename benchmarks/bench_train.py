@@ -7,10 +7,13 @@ model compiled with the training recipe (what ``fit`` runs: weight decay off
 batch norm and biases, the warm-up/cosine schedule, accuracy metrics); the
 reference in eager PyTorch with SGD weight decay 1e-4.
 Contenders are interleaved round by round; the table gives the median seconds
-per step, clips per second and the ratio ours/reference.
+per step, clips per second and the ratio ours/reference. On a CPU with more
+than AVX2 the same table is measured again with oneDNN limited to AVX2
+(``--isa``).
 
     python benchmarks/bench_train.py                       # 8x8 R50, 224, batch 1
     python benchmarks/bench_train.py --models 8x8 4x16 --batches 1 8 --rounds 3
+    python benchmarks/bench_train.py --isa avx2            # as on an AVX2-only CPU
 """
 
 import argparse
@@ -18,9 +21,14 @@ import argparse
 import numpy as np  # noqa: E402
 from common import (
     PRESETS,
+    add_isa_arguments,
+    avx2_note,
     interleaved_medians,
+    isa_label,
+    isa_runs,
     machine_line,
     reference_model,
+    run_avx2_child,
     torch_pathways,
 )
 
@@ -80,26 +88,9 @@ def reference_step(variant, clip, labels):
     return step
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["8x8"], choices=sorted(PRESETS))
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--batches", nargs="+", type=int, default=[1])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--xla", action="store_true", help="also time our step under XLA"
-    )
-    parser.add_argument(
-        "--no-recipe",
-        action="store_true",
-        help="skip the train_on_batch contender (one model less in memory)",
-    )
-    args = parser.parse_args()
-    print(f"machine: {machine_line()}\n")
-    print(
-        "| model | size | batch | contender | s/step | clips/s | ratio vs reference |"
-    )
-    print("|---" * 7 + "|")
+def measure(args):
+    """Times every (model, batch) here and prints the table rows."""
+    isa = isa_label()
     rng = np.random.default_rng(0)
     for variant in args.models:
         for batch in args.batches:
@@ -119,11 +110,42 @@ def main():
             reference = medians["PyTorchVideo eager"]
             for name, seconds in medians.items():
                 print(
-                    f"| SlowFast {variant} R50 | {args.size} | {batch} | {name} | "
-                    f"{seconds:.2f} | {batch / seconds:.2f} | "
+                    f"| {isa} | SlowFast {variant} R50 | {args.size} | {batch} | "
+                    f"{name} | {seconds:.2f} | {batch / seconds:.2f} | "
                     f"{seconds / reference:.2f} |",
                     flush=True,
                 )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["8x8"], choices=sorted(PRESETS))
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batches", nargs="+", type=int, default=[1])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--xla", action="store_true", help="also time our step under XLA"
+    )
+    parser.add_argument(
+        "--no-recipe",
+        action="store_true",
+        help="skip the train_on_batch contender (one model less in memory)",
+    )
+    add_isa_arguments(parser)
+    args = parser.parse_args()
+    here, child = isa_runs(args)
+    if not args.isa_child:
+        print(f"machine: {machine_line()}\n")
+        print(
+            "| ISA | model | size | batch | contender | s/step | clips/s | "
+            "ratio vs reference |"
+        )
+        print("|---" * 8 + "|")
+    if here:
+        measure(args)
+    if child:
+        for note in run_avx2_child(__file__) + [avx2_note()]:
+            print(note)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,20 @@
-"""Helpers shared by the speed benchmarks: reference models, timing, peaks.
+"""Helpers shared by the speed benchmarks: reference models, timing, peaks, ISA.
 
 The benchmarks compare our Keras model with PyTorchVideo's on the same input,
 in the same process, interleaving the contenders round by round so that load
 from other processes on a shared machine hits every contender alike.
+
+On a CPU with more than AVX2 they also measure, in a child process, what an
+AVX2-only CPU gets (``--isa``): both frameworks' CPU kernels depend on the
+instruction set, and so does whether TensorFlow uses oneDNN at all.
 """
 
+import argparse
 import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -107,8 +113,128 @@ def peak_rss_gib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+# Instruction-set levels, highest first: (name, /proc/cpuinfo flag).
+ISA_LEVELS = (
+    ("AMX", "amx_tile"),
+    ("AVX-512-BF16", "avx512_bf16"),
+    ("AVX-512", "avx512f"),
+    ("AVX2", "avx2"),
+)
+# TensorFlow turns oneDNN on by default on Linux only for CPUs with one of these
+# (tensorflow/core/util/util.cc, DefaultOneDnnPolicy); elsewhere it runs its
+# Eigen kernels.
+TF_ONEDNN_FLAGS = (
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
+# What an AVX2-only CPU gets, on a bigger one: oneDNN (torch's, and
+# TensorFlow's where enabled) limited to AVX2, and TensorFlow's default oneDNN
+# policy for such a CPU (off). Both must be set before the frameworks load.
+AVX2_ENVIRONMENT = {"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+ISA_CHOICES = ("native", "avx2", "both")
+
+
+def cpu_flags():
+    """The CPU feature flags of /proc/cpuinfo, as a set (empty if unreadable)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def isa_level(flags=None):
+    """The CPU's highest vector instruction-set level: ``"AVX-512-BF16"``..."""
+    flags = cpu_flags() if flags is None else flags
+    for name, flag in ISA_LEVELS:
+        if flag in flags:
+            return name
+    return "below AVX2" if flags else "unknown ISA"
+
+
+def isa_label():
+    """The ISA level this process runs at: the CPU's, or the oneDNN limit."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return f"{limit} (limited)" if limit else isa_level()
+
+
+def tensorflow_uses_onednn(flags=None):
+    """Whether TensorFlow runs its oneDNN kernels in this process."""
+    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    if setting is not None:
+        return setting.lower() in ("1", "true")
+    flags = cpu_flags() if flags is None else flags
+    return any(flag in flags for flag in TF_ONEDNN_FLAGS)
+
+
+def add_isa_arguments(parser):
+    """Adds ``--isa`` (and the hidden flag of the AVX2 child) to ``parser``."""
+    parser.add_argument(
+        "--isa",
+        choices=ISA_CHOICES,
+        default="both",
+        help="native: this CPU's instruction set; avx2: oneDNN limited to AVX2 "
+        "and TensorFlow's oneDNN off, as on an AVX2-only CPU (in a child "
+        "process); both (default): native, then avx2 if the CPU has more",
+    )
+    parser.add_argument("--isa-child", action="store_true", help=argparse.SUPPRESS)
+
+
+def avx2_note():
+    """What the rows marked ``AVX2 (limited)`` measured."""
+    settings = " ".join(f"{k}={v}" for k, v in AVX2_ENVIRONMENT.items())
+    return (
+        f"AVX2 (limited) rows: a child process with {settings}, what an "
+        "AVX2-only CPU gets by default."
+    )
+
+
+def isa_runs(args):
+    """Which runs ``args.isa`` asks for: ``(run here, run in an AVX2 child)``."""
+    if args.isa_child:
+        return True, False
+    above_avx2 = isa_level() in ("AMX", "AVX-512-BF16", "AVX-512")
+    if args.isa == "native":
+        return True, False
+    if args.isa == "avx2":
+        return not above_avx2, above_avx2
+    return True, above_avx2
+
+
+def run_avx2_child(script):
+    """Runs ``script`` again with the AVX2 environment; prints its table rows.
+
+    The child gets this process's arguments plus ``--isa-child`` and prints
+    only table rows (lines starting with ``|``), which are printed here as
+    they come, and notes, which are returned to print after the table.
+    """
+    command = [sys.executable, script, *sys.argv[1:], "--isa-child"]
+    notes = []
+    with subprocess.Popen(
+        command,
+        env={**os.environ, **AVX2_ENVIRONMENT},
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        for line in child.stdout:
+            if line.startswith("|"):
+                print(line, end="", flush=True)
+            elif line.strip():
+                notes.append(line.rstrip("\n"))
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, command)
+    return notes
+
+
 def machine_line():
-    """One line describing the machine: CPU model, cores, memory."""
+    """One line describing the machine: CPU model, cores, memory, ISA level."""
     cpu = platform.processor() or "unknown CPU"
     try:
         with open("/proc/cpuinfo") as info:
@@ -120,4 +246,8 @@ def machine_line():
             memory = int(info.readline().split()[1]) / 2**20
     except OSError:
         memory = float("nan")
-    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB"
+    onednn = "on" if tensorflow_uses_onednn() else "off (Eigen kernels)"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, {isa_level()}, "
+        f"TensorFlow oneDNN {onednn}"
+    )

@@ -1,5 +1,6 @@
 """3D convolution + batch normalization (+ ReLU) with PyTorch-style padding."""
 
+import math
 from collections import Counter
 
 import keras
@@ -16,6 +17,120 @@ from keras_slowfast.layers.utils import (
 # REFERENCE "BatchNorm".
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
+
+# Convolutions over at most this many input channels (the RGB clip the stems
+# read) run as frame-stacked 2D convolutions (``frame_stacked_conv``).
+FRAME_STACKING_MAX_CHANNELS = 4
+# Output channels each frame-stacked 2D convolution computes: enough that the
+# CPU kernels' register blocks are full (oneDNN 8 or 16 lanes, Eigen's 24-row
+# micro-kernel), so the 8-filter Fast stem computes 4 frames at once.
+FRAME_STACKING_OUTPUT_CHANNELS = 32
+# Spatial-only (1, kh, kw) and temporal-only (kt, 1, 1) convolutions over at
+# most this many input channels run as 2D convolutions. TensorFlow's Eigen
+# Conv3D backward is slow on these (20-30x slower than PyTorch for the strided
+# Fast-pathway units) while its Conv2D kernels are not; with oneDNN both are
+# alike. Above it (the Slow pathway's res4/res5 units) Conv3D was as fast or
+# faster in both (benchmarks/bench_layers.py).
+CONV_2D_MAX_CHANNELS = 256
+
+
+def frame_stacked_conv(
+    inputs, kernel, frames_per_conv, strides=(1, 1), dilation_rate=(1, 1)
+):
+    """A "valid" 3D convolution with temporal stride 1, as one 2D convolution.
+
+    CPU convolution kernels are slow on inputs with few channels: TensorFlow's
+    Eigen kernels (its default on CPUs without AVX512-VNNI, such as AVX2-only
+    ones) run the Conv3D of the 3-channel clip about 8 times slower than
+    PyTorch, and its kernel gradient over 100 times slower. Here each 2D
+    convolution computes ``frames_per_conv`` consecutive output frames: the
+    ``kt + frames_per_conv - 1`` input frames they read are stacked on the
+    channel axis, and the kernel is laid out block-Toeplitz over (input frame,
+    output frame), with zeros where an output frame does not read an input
+    frame. More input channels and more output channels per 2D convolution
+    keep the CPU kernels busy; the zeros cost ``(kt + frames_per_conv - 1) /
+    kt`` times the multiply-adds.
+
+    Args:
+        inputs: ``(batch, frames, height, width, channels)``, already padded;
+            ``frames`` must be static.
+        kernel: ``(kt, kh, kw, channels, filters)`` Conv3D kernel.
+        frames_per_conv: int. Output frames per 2D convolution position.
+        strides: 2 ints. Spatial strides.
+        dilation_rate: 2 ints. Spatial dilation.
+
+    Returns:
+        ``(batch, frames - kt + 1, out_height, out_width, filters)``, equal to
+        ``ops.conv(inputs, kernel, (1, *strides), "valid", dilation_rate=(1,
+        *dilation_rate))`` up to float rounding.
+    """
+    kt, kh, kw, channels, filters = kernel.shape
+    out_frames = inputs.shape[1] - kt + 1
+    per_conv = min(int(frames_per_conv), out_frames)
+    groups = math.ceil(out_frames / per_conv)
+    span = kt + per_conv - 1
+    missing = groups * per_conv - out_frames
+    x = inputs
+    if missing:
+        x = ops.pad(x, [[0, 0], [0, missing], [0, 0], [0, 0], [0, 0]])
+    _, _, height, width, _ = ops.shape(x)
+    if span > 1:
+        # (batch, groups * span, ...) -> (batch * groups, h, w, span * channels)
+        index = [g * per_conv + j for g in range(groups) for j in range(span)]
+        x = ops.take(x, index, axis=1)
+        x = ops.reshape(x, (-1, groups, span, height, width, channels))
+        x = ops.transpose(x, (0, 1, 3, 4, 2, 5))
+    x = ops.reshape(x, (-1, height, width, span * channels))
+    # Output frame o of a group reads stacked frames o .. o + kt - 1.
+    toeplitz = ops.stack(
+        [
+            ops.pad(kernel, [[o, per_conv - 1 - o], [0, 0], [0, 0], [0, 0], [0, 0]])
+            for o in range(per_conv)
+        ],
+        axis=4,
+    )  # (span, kh, kw, channels, per_conv, filters)
+    toeplitz = ops.reshape(
+        ops.transpose(toeplitz, (1, 2, 0, 3, 4, 5)),
+        (kh, kw, span * channels, per_conv * filters),
+    )
+    y = ops.conv(
+        x, toeplitz, strides=strides, padding="valid", dilation_rate=dilation_rate
+    )
+    _, out_height, out_width, _ = ops.shape(y)
+    y = ops.reshape(y, (-1, groups, out_height, out_width, per_conv, filters))
+    if per_conv > 1:
+        y = ops.transpose(y, (0, 1, 4, 2, 3, 5))
+    y = ops.reshape(y, (-1, groups * per_conv, out_height, out_width, filters))
+    return y[:, :out_frames] if missing else y
+
+
+def temporal_conv(inputs, kernel, stride=1, dilation_rate=1):
+    """A "valid" ``(kt, 1, 1)`` 3D convolution, as a 2D convolution.
+
+    A 1x1 spatial kernel convolves each pixel's time series on its own, so the
+    clip reshaped to ``(batch, frames, height * width, channels)`` is an image
+    the ``(kt, 1)`` kernel convolves the same way.
+
+    Args:
+        inputs: ``(batch, frames, height, width, channels)``, already padded.
+        kernel: ``(kt, 1, 1, channels, filters)`` Conv3D kernel.
+        stride: int. Temporal stride.
+        dilation_rate: int. Temporal dilation.
+
+    Returns:
+        ``(batch, out_frames, height, width, filters)``.
+    """
+    kt, _, _, channels, filters = kernel.shape
+    _, frames, height, width, _ = ops.shape(inputs)
+    x = ops.reshape(inputs, (-1, frames, height * width, channels))
+    y = ops.conv(
+        x,
+        ops.reshape(kernel, (kt, 1, channels, filters)),
+        strides=(stride, 1),
+        padding="valid",
+        dilation_rate=(dilation_rate, 1),
+    )
+    return ops.reshape(y, (-1, ops.shape(y)[1], height, width, filters))
 
 
 @register
@@ -35,6 +150,17 @@ class ConvBN3D(keras.layers.Layer):
     instance to measure the gain). Training always runs the unfused ops, so
     batch statistics and gradients are those of Conv3D + BatchNormalization.
 
+    The convolution runs as 2D convolutions where TensorFlow's CPU kernels
+    are faster for them, with the same result up to float rounding: an input
+    with at most ``FRAME_STACKING_MAX_CHANNELS`` channels (the stems, which
+    read the RGB clip) as 2D convolutions over time-stacked frames
+    (:func:`frame_stacked_conv`), a spatial-only or temporal-only kernel over
+    at most ``CONV_2D_MAX_CHANNELS`` channels as a 2D convolution over frames
+    or over (time, pixels) (:func:`temporal_conv`). Both paths do this. The
+    kernel stays the Conv3D's variable, so weights, checkpoints and the config
+    do not change; set the class attribute ``ConvBN3D.conv_as_2d = False`` to
+    run every convolution as a Conv3D.
+
     Args:
         filters: int. Number of output channels.
         kernel_size: int or tuple of 3 ints. ``(time, height, width)`` kernel.
@@ -53,6 +179,7 @@ class ConvBN3D(keras.layers.Layer):
     """
 
     fuse_for_inference = True
+    conv_as_2d = True
 
     def __init__(
         self,
@@ -111,18 +238,65 @@ class ConvBN3D(keras.layers.Layer):
         padded = self._padded_shape(input_shape)
         self.conv.build(padded)
         self.bn.build(self.conv.compute_output_shape(padded))
+        # How the convolution runs (class docstring): frames per 2D
+        # convolution of frame_stacked_conv (0: not stacked), or temporal_conv.
+        channels = input_shape[-1]
+        kt, kh, kw = self.kernel_size
+        self._frames_per_conv = 0
+        self._temporal_2d = False
+        if channels is None:
+            return
+        unit_time_steps = self.strides[0] == 1 and self.dilation_rate[0] == 1
+        if unit_time_steps and channels <= FRAME_STACKING_MAX_CHANNELS:
+            self._frames_per_conv = math.ceil(
+                FRAME_STACKING_OUTPUT_CHANNELS / self.filters
+            )
+        elif channels <= CONV_2D_MAX_CHANNELS:
+            if unit_time_steps and kt == 1 and kh * kw > 1:
+                self._frames_per_conv = 1
+            self._temporal_2d = kt > 1 and kh == kw == 1 and self.strides[1:] == (1, 1)
 
     def call(self, inputs, training=None):
         if training or not self.fuse_for_inference:
             return self._call_unfused(inputs, training)
         return self._call_fused(inputs)
 
+    def _pad(self, inputs):
+        if not any(self.padding):
+            return inputs
+        return ops.pad(inputs, [[0, 0]] + [[p, p] for p in self.padding] + [[0, 0]])
+
+    def _convolve(self, inputs, kernel):
+        """The convolution of ``inputs`` with PyTorch padding (no bias)."""
+        kernel = ops.cast(kernel, inputs.dtype)
+        # Frame stacking is laid out for a static number of frames.
+        if self.conv_as_2d and self._frames_per_conv and inputs.shape[1]:
+            return frame_stacked_conv(
+                self._pad(inputs),
+                kernel,
+                self._frames_per_conv,
+                strides=self.strides[1:],
+                dilation_rate=self.dilation_rate[1:],
+            )
+        if self.conv_as_2d and self._temporal_2d:
+            return temporal_conv(
+                self._pad(inputs), kernel, self.strides[0], self.dilation_rate[0]
+            )
+        # With unit strides and odd kernels Keras "same" padding is symmetric,
+        # so the convolution pads for itself: no padded copy.
+        padding = "same" if self._same_is_symmetric else "valid"
+        return ops.conv(
+            inputs if padding == "same" else self._pad(inputs),
+            kernel,
+            strides=self.strides,
+            padding=padding,
+            dilation_rate=self.dilation_rate,
+        )
+
     def _call_unfused(self, inputs, training):
-        x = inputs
-        if any(self.padding):
-            pads = [[0, 0]] + [[p, p] for p in self.padding] + [[0, 0]]
-            x = ops.pad(x, pads)
-        x = self.conv(x)
+        x = self._convolve(inputs, self.conv.kernel)
+        if self.use_bias:
+            x = x + ops.cast(self.conv.bias, x.dtype)
         x = self.bn(x, training=training)
         if self.activation:
             x = ops.relu(x)
@@ -145,20 +319,7 @@ class ConvBN3D(keras.layers.Layer):
 
     def _call_fused(self, inputs):
         kernel, bias = self.folded_kernel_and_bias()
-        x = inputs
-        # With unit strides and odd kernels Keras "same" padding is symmetric,
-        # so the convolution pads for itself and no padded copy is made.
-        padding = "same" if self._same_is_symmetric else "valid"
-        if padding == "valid" and any(self.padding):
-            pads = [[0, 0]] + [[p, p] for p in self.padding] + [[0, 0]]
-            x = ops.pad(x, pads)
-        x = ops.conv(
-            x,
-            ops.cast(kernel, x.dtype),
-            strides=self.strides,
-            padding=padding,
-            dilation_rate=self.dilation_rate,
-        )
+        x = self._convolve(inputs, kernel)
         x = x + ops.cast(bias, x.dtype)
         if self.activation:
             x = ops.relu(x)

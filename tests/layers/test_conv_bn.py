@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from keras import ops
 
 from keras_slowfast.layers import ConvBN3D
+from keras_slowfast.layers.conv_bn import frame_stacked_conv
 from tests.test_case import run_layer_test
 
 
@@ -114,3 +116,235 @@ def test_training_uses_batch_statistics():
     # Batch-normalized output: zero mean, unit variance per channel (gamma 1, beta 0).
     np.testing.assert_allclose(out.mean(axis=(0, 1, 2, 3)), 0.0, atol=1e-4)
     np.testing.assert_allclose(out.std(axis=(0, 1, 2, 3)), 1.0, atol=1e-2)
+
+
+def _conv_and_gradients(conv, x, kernel, upstream):
+    """``conv(x, kernel)`` and its gradients w.r.t. input and kernel (TensorFlow)."""
+    import tensorflow as tf
+
+    x, kernel = tf.constant(x), tf.constant(kernel)
+    with tf.GradientTape() as tape:
+        tape.watch([x, kernel])
+        y = conv(x, kernel)
+    return [y, *tape.gradient(y, [x, kernel], output_gradients=upstream)]
+
+
+@pytest.mark.parametrize(
+    "frames, kernel, strides, dilation, frames_per_conv",
+    [
+        (8, (5, 7, 7), (2, 2), (1, 1), 4),  # Fast stem: 4 frames per conv
+        (7, (5, 7, 7), (2, 2), (1, 1), 4),  # last group padded (3 of 4 frames)
+        (6, (1, 7, 7), (2, 2), (1, 1), 1),  # Slow stem: one frame, plain conv2d
+        (5, (3, 3, 3), (1, 1), (2, 2), 8),  # more frames per conv than outputs
+        (6, (3, 5, 3), (1, 2), (1, 1), 2),  # odd spatial kernel and stride
+    ],
+)
+def test_frame_stacked_conv_matches_conv3d(
+    frames, kernel, strides, dilation, frames_per_conv
+):
+    """Forward pass and both gradients equal those of the Conv3D it replaces."""
+    rng = np.random.default_rng(3)
+    channels, filters = 3, 5
+    x = rng.uniform(-1, 1, size=(2, frames, 11, 10, channels)).astype("float32")
+    fan_in = channels * int(np.prod(kernel))
+    weights = rng.normal(0, fan_in**-0.5, size=(*kernel, channels, filters))
+    weights = weights.astype("float32")
+
+    def conv3d(x, k):
+        return ops.conv(
+            x, k, strides=(1, *strides), padding="valid", dilation_rate=(1, *dilation)
+        )
+
+    def stacked(x, k):
+        return frame_stacked_conv(x, k, frames_per_conv, strides, dilation)
+
+    out_shape = conv3d(x, weights).shape
+    upstream = rng.uniform(-1, 1, size=out_shape).astype("float32")
+    expected = _conv_and_gradients(conv3d, x, weights, upstream)
+    got = _conv_and_gradients(stacked, x, weights, upstream)
+    assert got[0].shape == out_shape
+    for name, g, e in zip(
+        ("output", "d input", "d kernel"), got, expected, strict=True
+    ):
+        g, e = np.asarray(g), np.asarray(e)
+        assert np.abs(e).max() > 0.5, name  # not a comparison between zeros
+        np.testing.assert_allclose(g, e, atol=1e-5, rtol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("filters, temporal_kernel", [(8, 5), (64, 1), (3, 3)])
+def test_stems_stack_frames_with_the_same_results(
+    filters, temporal_kernel, monkeypatch
+):
+    """Both paths of a stem unit agree with and without frame stacking.
+
+    In float64, so that the comparison shows the two computations are the same
+    function (float32 rounding, amplified by the batch-norm backward, would
+    need a loose tolerance).
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.uniform(0, 1, size=(2, 7, 12, 12, 3)))
+    layer = ConvBN3D(
+        filters, (temporal_kernel, 7, 7), strides=(1, 2, 2), dtype="float64"
+    )
+    layer.build(x.shape)
+    weights = [
+        rng.uniform(0.5, 1.5, size=w.shape)
+        if "variance" in w.path or "gamma" in w.path
+        else rng.normal(0, 0.2, size=w.shape)
+        for w in layer.weights
+    ]
+    assert layer._frames_per_conv == -(-32 // filters)
+
+    def run():
+        layer.set_weights(weights)  # training updates the BN statistics
+        with tf.GradientTape() as tape:
+            trained = layer(x, training=True)
+        grads = tape.gradient(trained, layer.trainable_variables)
+        return [layer(x, training=False), trained, *grads]
+
+    stacked = run()
+    monkeypatch.setattr(ConvBN3D, "conv_as_2d", False)
+    plain = run()
+    for got, expected in zip(stacked, plain, strict=True):
+        assert np.abs(np.asarray(expected)).max() > 0.5
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "channels, kwargs, frames_per_conv, temporal_2d",
+    [
+        (3, {"kernel_size": (5, 7, 7), "strides": (1, 2, 2)}, 4, False),  # stem
+        (1, {"kernel_size": (5, 7, 7)}, 4, False),  # gray Fast input
+        (3, {"kernel_size": (1, 7, 7), "filters": 64}, 1, False),  # Slow stem
+        (3, {"kernel_size": (5, 1, 1), "strides": (2, 1, 1)}, 0, True),
+        (3, {"kernel_size": 3, "dilation_rate": (2, 1, 1)}, 0, False),
+        (16, {"kernel_size": (1, 3, 3), "strides": (1, 2, 2)}, 1, False),
+        (256, {"kernel_size": (3, 1, 1)}, 0, True),
+        (32, {"kernel_size": (7, 1, 1), "strides": (4, 1, 1)}, 0, True),
+        (32, {"kernel_size": (3, 1, 1), "strides": (1, 2, 2)}, 0, False),
+        (16, {"kernel_size": (3, 3, 3)}, 0, False),
+        (16, {"kernel_size": 1}, 0, False),
+        (512, {"kernel_size": (1, 3, 3)}, 0, False),
+        (512, {"kernel_size": (3, 1, 1)}, 0, False),
+    ],
+)
+def test_conv_as_2d_rule(channels, kwargs, frames_per_conv, temporal_2d):
+    """Which convolutions run as 2D ones; the choice is not in the config."""
+    layer = ConvBN3D(**{"filters": 8, **kwargs})
+    layer.build((1, 8, 16, 16, channels))
+    assert layer._frames_per_conv == frames_per_conv
+    assert layer._temporal_2d == temporal_2d
+    assert "conv_as_2d" not in layer.get_config()
+
+
+@pytest.mark.parametrize(
+    "kernel, strides, dilation",
+    [
+        ((1, 3, 3), (1, 1, 1), (1, 1, 1)),
+        ((1, 3, 3), (1, 2, 2), (1, 1, 1)),
+        ((1, 3, 3), (1, 1, 1), (1, 2, 2)),
+        ((3, 1, 1), (1, 1, 1), (1, 1, 1)),
+        ((5, 1, 1), (4, 1, 1), (1, 1, 1)),
+        ((3, 1, 1), (1, 1, 1), (2, 1, 1)),
+    ],
+)
+def test_factorized_units_as_2d_with_the_same_results(
+    kernel, strides, dilation, monkeypatch
+):
+    """Spatial- and temporal-only units: 2D convolutions equal the Conv3D.
+
+    Inference and training outputs and every gradient (weights and input), in
+    float64 so that only the computation differs, not the rounding.
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(6)
+    x = tf.constant(rng.normal(size=(2, 8, 9, 9, 6)))
+    layer = ConvBN3D(
+        5, kernel, strides=strides, dilation_rate=dilation, dtype="float64"
+    )
+    layer.build(x.shape)
+    assert layer._frames_per_conv or layer._temporal_2d
+    weights = [
+        rng.uniform(0.5, 1.5, size=w.shape)
+        if "variance" in w.path or "gamma" in w.path
+        else rng.normal(0, 0.3, size=w.shape)
+        for w in layer.weights
+    ]
+
+    def run():
+        layer.set_weights(weights)  # training updates the BN statistics
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            trained = layer(x, training=True)
+            loss = ops.sum(trained * trained)
+        grads = tape.gradient(loss, [x, *layer.trainable_variables])
+        return [layer(x, training=False), trained, *grads]
+
+    as_2d = run()
+    monkeypatch.setattr(ConvBN3D, "conv_as_2d", False)
+    as_3d = run()
+    for got, expected in zip(as_2d, as_3d, strict=True):
+        assert np.abs(np.asarray(expected)).max() > 0.5
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-10)
+
+
+def test_temporal_conv_with_unknown_spatial_size():
+    """Height and width may be unknown when the graph is traced (SavedModel)."""
+    import tensorflow as tf
+
+    layer = ConvBN3D(4, (3, 1, 1))
+    layer.build((None, 4, None, None, 8))
+    x = np.random.default_rng(7).normal(size=(1, 4, 5, 6, 8)).astype("float32")
+    traced = tf.function(
+        lambda x: layer(x, training=False),
+        input_signature=[tf.TensorSpec((None, 4, None, None, 8))],
+    )
+    np.testing.assert_allclose(
+        np.asarray(traced(x)), np.asarray(layer(x, training=False)), atol=1e-6
+    )
+
+
+@pytest.mark.torch
+def test_frame_stacked_conv_on_the_torch_backend():
+    """Plain keras.ops: the same forward pass and gradients under torch autograd."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, keras, torch\n"
+        "from keras import ops\n"
+        "from keras_slowfast.layers.conv_bn import frame_stacked_conv\n"
+        "assert keras.backend.backend() == 'torch'\n"
+        "rng = np.random.default_rng(5)\n"
+        "x = torch.tensor(rng.uniform(-1, 1, (2, 7, 11, 11, 3)), dtype=torch.float32,"
+        " requires_grad=True)\n"
+        "k = torch.tensor(rng.normal(0, 0.1, (5, 7, 7, 3, 8)), dtype=torch.float32,"
+        " requires_grad=True)\n"
+        "up = torch.tensor(rng.uniform(-1, 1, (2, 3, 3, 3, 8)), dtype=torch.float32)\n"
+        "def run(fn):\n"
+        "    y = fn()\n"
+        "    return [y, *torch.autograd.grad(y, [x, k], up)]\n"
+        "got = run(lambda: frame_stacked_conv(x, k, 4, (2, 2)))\n"
+        "ref = run(lambda: ops.conv(x, k, strides=(1, 2, 2), padding='valid'))\n"
+        "for g, r in zip(got, ref):\n"
+        "    print(float((g - r).abs().max()), float(r.abs().max()))\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": root}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [[float(v) for v in line.split()] for line in result.stdout.splitlines()]
+    assert len(rows) == 3
+    for error, magnitude in rows:
+        assert error <= 1e-5 and magnitude > 0.5
