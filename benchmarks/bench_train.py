@@ -14,9 +14,12 @@ than AVX2 the same table is measured again with oneDNN limited to AVX2
     python benchmarks/bench_train.py                       # 8x8 R50, 224, batch 1
     python benchmarks/bench_train.py --models 8x8 4x16 --batches 1 8 --rounds 3
     python benchmarks/bench_train.py --isa avx2            # as on an AVX2-only CPU
+    python benchmarks/bench_train.py --batches 8 --processes --no-recipe
 """
 
 import argparse
+import subprocess
+import sys
 
 import numpy as np  # noqa: E402
 from common import (
@@ -27,6 +30,7 @@ from common import (
     isa_label,
     isa_runs,
     machine_line,
+    peak_rss_gib,
     reference_model,
     run_avx2_child,
     torch_pathways,
@@ -88,31 +92,100 @@ def reference_step(variant, clip, labels):
     return step
 
 
+def contender_steps(name, variant, clip, labels):
+    """The step function of the contender called ``name``."""
+    if name == "PyTorchVideo eager":
+        return reference_step(variant, clip, labels)
+    if name == "ours tf.function":
+        return our_step(variant, clip, labels, False)
+    if name == "ours train_on_batch (recipe)":
+        return our_fit_step(variant, clip, labels)
+    return our_step(variant, clip, labels, True)  # "ours XLA"
+
+
+def contender_names(args):
+    names = ["PyTorchVideo eager", "ours tf.function"]
+    if not args.no_recipe:
+        names.append("ours train_on_batch (recipe)")
+    if args.xla:
+        names.append("ours XLA")
+    return names
+
+
+def inputs(args, batch):
+    rng = np.random.default_rng(batch)
+    clip = rng.random((batch, 32, args.size, args.size, 3), dtype="float32")
+    return clip, rng.integers(0, 400, size=batch)
+
+
+def run_contender(args):
+    """Child of ``--processes``: times one contender, prints seconds and memory."""
+    variant, batch = args.models[0], args.batches[0]
+    medians = interleaved_medians(
+        {
+            args.contender: contender_steps(
+                args.contender, variant, *inputs(args, batch)
+            )
+        },
+        args.rounds,
+    )
+    print(f"median {medians[args.contender]} peak_rss_gib {peak_rss_gib()}")
+
+
+def medians_in_processes(args, variant, batch):
+    """Each contender in its own process (``--processes``), in turn.
+
+    Needed where two models' training memory does not fit in one process
+    (8x8 R50 at batch 8 on 24 GiB). Returns ``{name: (seconds, peak GiB)}``.
+    """
+    results = {}
+    for name in contender_names(args):
+        command = [
+            sys.executable,
+            __file__,
+            "--contender",
+            name,
+            "--models",
+            variant,
+            "--batches",
+            str(batch),
+            "--size",
+            str(args.size),
+            "--rounds",
+            str(args.rounds),
+        ]
+        output = subprocess.run(
+            command, check=True, capture_output=True, text=True
+        ).stdout
+        fields = output.split()
+        results[name] = (
+            float(fields[fields.index("median") + 1]),
+            float(fields[fields.index("peak_rss_gib") + 1]),
+        )
+    return results
+
+
 def measure(args):
     """Times every (model, batch) here and prints the table rows."""
     isa = isa_label()
-    rng = np.random.default_rng(0)
     for variant in args.models:
         for batch in args.batches:
-            clip = rng.random((batch, 32, args.size, args.size, 3), dtype="float32")
-            labels = rng.integers(0, 400, size=batch)
-            contenders = {
-                "PyTorchVideo eager": reference_step(variant, clip, labels),
-                "ours tf.function": our_step(variant, clip, labels, False),
-            }
-            if not args.no_recipe:
-                contenders["ours train_on_batch (recipe)"] = our_fit_step(
-                    variant, clip, labels
-                )
-            if args.xla:
-                contenders["ours XLA"] = our_step(variant, clip, labels, True)
-            medians = interleaved_medians(contenders, args.rounds)
-            reference = medians["PyTorchVideo eager"]
-            for name, seconds in medians.items():
+            if args.processes:
+                results = medians_in_processes(args, variant, batch)
+            else:
+                steps = {
+                    name: contender_steps(name, variant, *inputs(args, batch))
+                    for name in contender_names(args)
+                }
+                medians = interleaved_medians(steps, args.rounds)
+                results = {name: (s, None) for name, s in medians.items()}
+            reference = results["PyTorchVideo eager"][0]
+            for name, (seconds, peak) in results.items():
+                memory = "—" if peak is None else f"{peak:.2f}"
                 print(
                     f"| {isa} | SlowFast {variant} R50 | {args.size} | {batch} | "
                     f"{name} | {seconds:.2f} | {batch / seconds:.2f} | "
-                    f"{seconds / reference:.2f} |",
+                    f"{seconds / reference:.2f} | {memory} |",
                     flush=True,
                 )
 
@@ -131,16 +204,27 @@ def main():
         action="store_true",
         help="skip the train_on_batch contender (one model less in memory)",
     )
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="run each contender in its own process, in turn (not interleaved "
+        "step by step), and report its peak memory: for batches whose two "
+        "models do not fit in memory together",
+    )
+    parser.add_argument("--contender", help=argparse.SUPPRESS)
     add_isa_arguments(parser)
     args = parser.parse_args()
+    if args.contender:
+        run_contender(args)
+        return
     here, child = isa_runs(args)
     if not args.isa_child:
         print(f"machine: {machine_line()}\n")
         print(
             "| ISA | model | size | batch | contender | s/step | clips/s | "
-            "ratio vs reference |"
+            "ratio vs reference | peak RSS GiB |"
         )
-        print("|---" * 8 + "|")
+        print("|---" * 9 + "|")
     if here:
         measure(args)
     if child:

@@ -132,9 +132,17 @@ TF_ONEDNN_FLAGS = (
     "amx_bf16",
 )
 # What an AVX2-only CPU gets, on a bigger one: oneDNN (torch's, and
-# TensorFlow's where enabled) limited to AVX2, and TensorFlow's default oneDNN
-# policy for such a CPU (off). Both must be set before the frameworks load.
-AVX2_ENVIRONMENT = {"ONEDNN_MAX_CPU_ISA": "AVX2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+# TensorFlow's where enabled) limited to AVX2, TensorFlow's default oneDNN
+# policy for such a CPU (off), and torch's other kernels limited to AVX2 as
+# well (its ATen vector kernels and MKL, which dispatch on the CPU at run
+# time). All must be set before the frameworks load. TensorFlow's Eigen
+# kernels are compiled for a fixed instruction set, the same on every CPU.
+AVX2_ENVIRONMENT = {
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+}
 ISA_CHOICES = ("native", "avx2", "both")
 
 

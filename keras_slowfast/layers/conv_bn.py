@@ -35,9 +35,14 @@ CONV_2D_MAX_CHANNELS = 256
 
 
 def frame_stacked_conv(
-    inputs, kernel, frames_per_conv, strides=(1, 1), dilation_rate=(1, 1)
+    inputs,
+    kernel,
+    frames_per_conv,
+    strides=(1, 1),
+    dilation_rate=(1, 1),
+    padding="valid",
 ):
-    """A "valid" 3D convolution with temporal stride 1, as one 2D convolution.
+    """A 3D convolution with temporal stride 1, as one 2D convolution.
 
     CPU convolution kernels are slow on inputs with few channels: TensorFlow's
     Eigen kernels (its default on CPUs without AVX512-VNNI, such as AVX2-only
@@ -58,11 +63,14 @@ def frame_stacked_conv(
         frames_per_conv: int. Output frames per 2D convolution position.
         strides: 2 ints. Spatial strides.
         dilation_rate: 2 ints. Spatial dilation.
+        padding: ``"valid"``, or ``"same"`` (spatial only: time is never
+            padded here).
 
     Returns:
         ``(batch, frames - kt + 1, out_height, out_width, filters)``, equal to
-        ``ops.conv(inputs, kernel, (1, *strides), "valid", dilation_rate=(1,
-        *dilation_rate))`` up to float rounding.
+        ``ops.conv(inputs, kernel, (1, *strides), padding, dilation_rate=(1,
+        *dilation_rate))`` up to float rounding (``padding="same"`` with
+        ``kt == 1``).
     """
     kt, kh, kw, channels, filters = kernel.shape
     out_frames = inputs.shape[1] - kt + 1
@@ -94,7 +102,7 @@ def frame_stacked_conv(
         (kh, kw, span * channels, per_conv * filters),
     )
     y = ops.conv(
-        x, toeplitz, strides=strides, padding="valid", dilation_rate=dilation_rate
+        x, toeplitz, strides=strides, padding=padding, dilation_rate=dilation_rate
     )
     _, out_height, out_width, _ = ops.shape(y)
     y = ops.reshape(y, (-1, groups, out_height, out_width, per_conv, filters))
@@ -133,6 +141,30 @@ def temporal_conv(inputs, kernel, stride=1, dilation_rate=1):
     return ops.reshape(y, (-1, ops.shape(y)[1], height, width, filters))
 
 
+def pointwise_conv(inputs, kernel):
+    """A ``(1, 1, 1)`` 3D convolution with unit strides, as one matrix product.
+
+    Each output pixel is the input pixel's channel vector times the
+    ``(channels, filters)`` kernel matrix. TensorFlow's Eigen kernels (its CPU
+    default without AVX512-VNNI) run this up to 3x faster as ``MatMul`` than
+    as ``Conv3D`` (benchmarks/bench_layers.py), and its gradients are two
+    matrix products.
+
+    Args:
+        inputs: ``(batch, frames, height, width, channels)``.
+        kernel: ``(1, 1, 1, channels, filters)`` Conv3D kernel.
+
+    Returns:
+        ``(batch, frames, height, width, filters)``.
+    """
+    channels, filters = kernel.shape[-2:]
+    _, frames, height, width, _ = ops.shape(inputs)
+    y = ops.matmul(
+        ops.reshape(inputs, (-1, channels)), ops.reshape(kernel, (channels, filters))
+    )
+    return ops.reshape(y, (-1, frames, height, width, filters))
+
+
 @register
 class ConvBN3D(keras.layers.Layer):
     """Conv3D -> BatchNormalization -> optional ReLU, padded like PyTorch.
@@ -144,8 +176,9 @@ class ConvBN3D(keras.layers.Layer):
     ``Conv3d(..., padding=k // 2, bias=False) -> BatchNorm3d -> ReLU`` unit.
 
     In inference (``training`` false) the batch norm is folded into the
-    convolution (:meth:`folded_kernel_and_bias`), which gives the same result
-    up to float rounding and is faster; set the class attribute
+    convolution (:meth:`folded_kernel_and_bias`; its scale multiplies the
+    output instead where the output is smaller than the kernel), which gives
+    the same result up to float rounding and is faster; set the class attribute
     ``ConvBN3D.fuse_for_inference = False`` to run the unfused ops (for
     instance to measure the gain). Training always runs the unfused ops, so
     batch statistics and gradients are those of Conv3D + BatchNormalization.
@@ -156,10 +189,11 @@ class ConvBN3D(keras.layers.Layer):
     read the RGB clip) as 2D convolutions over time-stacked frames
     (:func:`frame_stacked_conv`), a spatial-only or temporal-only kernel over
     at most ``CONV_2D_MAX_CHANNELS`` channels as a 2D convolution over frames
-    or over (time, pixels) (:func:`temporal_conv`). Both paths do this. The
-    kernel stays the Conv3D's variable, so weights, checkpoints and the config
-    do not change; set the class attribute ``ConvBN3D.conv_as_2d = False`` to
-    run every convolution as a Conv3D.
+    or over (time, pixels) (:func:`temporal_conv`), and a ``(1, 1, 1)`` kernel
+    with unit strides as a matrix product (:func:`pointwise_conv`). Training
+    and inference both do this. The kernel stays the Conv3D's variable, so
+    weights, checkpoints and the config do not change; set the class attribute
+    ``ConvBN3D.conv_as_2d = False`` to run every convolution as a Conv3D.
 
     Args:
         filters: int. Number of output channels.
@@ -244,6 +278,9 @@ class ConvBN3D(keras.layers.Layer):
         kt, kh, kw = self.kernel_size
         self._frames_per_conv = 0
         self._temporal_2d = False
+        # Strided pointwise units (the stage shortcuts) stay Conv3D: slicing
+        # every second pixel first costs more than the Conv3D saves.
+        self._pointwise = self.kernel_size == (1, 1, 1) and self.strides == (1, 1, 1)
         if channels is None:
             return
         unit_time_steps = self.strides[0] == 1 and self.dilation_rate[0] == 1
@@ -269,14 +306,20 @@ class ConvBN3D(keras.layers.Layer):
     def _convolve(self, inputs, kernel):
         """The convolution of ``inputs`` with PyTorch padding (no bias)."""
         kernel = ops.cast(kernel, inputs.dtype)
+        if self.conv_as_2d and self._pointwise:
+            return pointwise_conv(inputs, kernel)
         # Frame stacking is laid out for a static number of frames.
         if self.conv_as_2d and self._frames_per_conv and inputs.shape[1]:
+            # A frame-wise kernel with symmetric "same" padding pads for
+            # itself, without a padded copy of the input kept for backprop.
+            same = self._same_is_symmetric and self.kernel_size[0] == 1
             return frame_stacked_conv(
-                self._pad(inputs),
+                inputs if same else self._pad(inputs),
                 kernel,
                 self._frames_per_conv,
                 strides=self.strides[1:],
                 dilation_rate=self.dilation_rate[1:],
+                padding="same" if same else "valid",
             )
         if self.conv_as_2d and self._temporal_2d:
             return temporal_conv(
@@ -302,24 +345,41 @@ class ConvBN3D(keras.layers.Layer):
             x = ops.relu(x)
         return x
 
-    def folded_kernel_and_bias(self):
-        """The convolution kernel and bias with the inference BN folded in.
+    def folded_scale_and_bias(self):
+        """The inference BN as a per-filter scale and bias of the convolution.
 
-        ``bn(conv(x)) = conv(x, kernel * s) + (beta - mean * s)`` with
-        ``s = gamma / sqrt(var + eps)``: one convolution and one bias add
-        instead of a convolution and four element-wise passes over the output.
+        ``bn(conv(x)) = conv(x) * s + (beta - mean * s)`` with
+        ``s = gamma / sqrt(var + eps)`` (plus ``bias * s`` with a conv bias).
         """
         bn = self.bn
         scale = bn.gamma * ops.rsqrt(bn.moving_variance + bn.epsilon)
-        kernel = self.conv.kernel * scale
         bias = bn.beta - bn.moving_mean * scale
         if self.use_bias:
             bias = bias + self.conv.bias * scale
-        return kernel, bias
+        return scale, bias
+
+    def folded_kernel_and_bias(self):
+        """The convolution kernel and bias with the inference BN folded in.
+
+        ``bn(conv(x)) = conv(x, kernel * s) + bias`` (:meth:`folded_scale_and_bias`):
+        one convolution and one bias add instead of a convolution and four
+        element-wise passes over the output.
+        """
+        scale, bias = self.folded_scale_and_bias()
+        return self.conv.kernel * scale, bias
 
     def _call_fused(self, inputs):
-        kernel, bias = self.folded_kernel_and_bias()
-        x = self._convolve(inputs, kernel)
+        # The scale goes where it costs fewer multiplies: into the kernel, or,
+        # where the output is smaller than the kernel (deep stages at small
+        # batches: 7x7 maps, 1M-weight kernels), onto the output. The kernel
+        # is rescaled on every call, as the BN statistics are variables.
+        scale, bias = self.folded_scale_and_bias()
+        kernel = self.conv.kernel
+        output_size = math.prod(d or 1 for d in self.compute_output_shape(inputs.shape))
+        if output_size < math.prod(kernel.shape):
+            x = self._convolve(inputs, kernel) * ops.cast(scale, inputs.dtype)
+        else:
+            x = self._convolve(inputs, kernel * scale)
         x = x + ops.cast(bias, x.dtype)
         if self.activation:
             x = ops.relu(x)

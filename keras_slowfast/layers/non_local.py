@@ -10,6 +10,7 @@ from keras_slowfast.layers.utils import (
     as_triple,
     check_choice,
     he_normal_fan_out,
+    max_pool_3d,
     register,
 )
 
@@ -52,11 +53,7 @@ class NonLocalBlock(keras.layers.Layer):
         self.pool_size = (
             None if pool_size is None else as_triple(pool_size, "pool_size")
         )
-        self.pool = None
-        if self.pool_size is not None and self.pool_size != (1, 1, 1):
-            self.pool = keras.layers.MaxPooling3D(
-                self.pool_size, strides=self.pool_size, padding="valid", name="pool"
-            )
+        self._pools = self.pool_size not in (None, (1, 1, 1))
 
     def _conv(self, filters, name):
         return keras.layers.Conv3D(
@@ -94,7 +91,9 @@ class NonLocalBlock(keras.layers.Layer):
         batch = shape[0]
         inner = self._inner
         theta = ops.reshape(self.theta(inputs), (batch, -1, inner))
-        pooled = self.pool(inputs) if self.pool is not None else inputs
+        pooled = inputs
+        if self._pools:
+            pooled = max_pool_3d(inputs, self.pool_size, self.pool_size)
         phi = ops.reshape(self.phi(pooled), (batch, -1, inner))
         g = ops.reshape(self.g(pooled), (batch, -1, inner))
         # (batch, positions, pooled positions)
@@ -116,7 +115,7 @@ class NonLocalBlock(keras.layers.Layer):
         _, t, h, w, channels = input_shape
         inner = self.inner_filters or channels // 2
         positions = t * h * w
-        if self.pool is not None:
+        if self._pools:
             pt, ph, pw = self.pool_size
             pooled = (t // pt) * (h // ph) * (w // pw)
         else:

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_slowfast.layers.conv_bn import ConvBN3D
-from keras_slowfast.layers.utils import conv_output_length, register
+from keras_slowfast.layers.utils import conv_output_length, max_pool_3d, register
 
 
 @register
@@ -45,9 +45,6 @@ class PathwayStem(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="conv",
         )
-        self.pool = keras.layers.MaxPooling3D(
-            pool_size=(1, 3, 3), strides=(1, 2, 2), padding="valid", name="pool"
-        )
 
     def build(self, input_shape):
         self.conv.build(input_shape)
@@ -55,7 +52,7 @@ class PathwayStem(keras.layers.Layer):
     def call(self, inputs, training=None):
         x = self.conv(inputs, training=training)
         x = ops.pad(x, [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]])
-        return self.pool(x)
+        return max_pool_3d(x, (1, 3, 3), (1, 2, 2))
 
     def compute_output_shape(self, input_shape):
         b, t, h, w, _ = self.conv.compute_output_shape(input_shape)

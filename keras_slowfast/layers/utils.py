@@ -3,6 +3,7 @@
 import numbers
 
 import keras
+from keras import ops
 
 PACKAGE = "keras_slowfast"
 
@@ -56,3 +57,38 @@ def check_choice(value, choices, name):
             f"{name}={value!r} is not supported; expected one of {choices}"
         )
     return value
+
+
+def max_pool_3d(inputs, pool_size, strides):
+    """``"valid"`` 3D max pooling, computed as 2D max poolings.
+
+    A max over a ``(t, h, w)`` window is the max over ``t`` frames of the max
+    over each frame's ``(h, w)`` window, so the spatial pooling runs over the
+    frames as images and the temporal one over ``(time, pixels)`` images.
+    TensorFlow's Eigen ``MaxPool3D`` (its CPU default without AVX512-VNNI) is
+    3-8x slower than its 2D pooling on the stems' maps, and TFLite has no 3D
+    pooling builtin; the result is the same.
+
+    Args:
+        inputs: ``(batch, frames, height, width, channels)``.
+        pool_size: 3 ints ``(t, h, w)``.
+        strides: 3 ints ``(t, h, w)``.
+
+    Returns:
+        The pooled ``(batch, frames', height', width', channels)`` tensor.
+    """
+    (pt, ph, pw), (st, sh, sw) = pool_size, strides
+    x = inputs
+    channels = x.shape[-1]
+    if (ph, pw, sh, sw) != (1, 1, 1, 1):
+        _, frames, height, width, _ = ops.shape(x)
+        x = ops.reshape(x, (-1, height, width, channels))
+        x = ops.max_pool(x, (ph, pw), strides=(sh, sw), padding="valid")
+        _, height, width, _ = ops.shape(x)
+        x = ops.reshape(x, (-1, frames, height, width, channels))
+    if (pt, st) != (1, 1):
+        _, frames, height, width, _ = ops.shape(x)
+        x = ops.reshape(x, (-1, frames, height * width, channels))
+        x = ops.max_pool(x, (pt, 1), strides=(st, 1), padding="valid")
+        x = ops.reshape(x, (-1, ops.shape(x)[1], height, width, channels))
+    return x

@@ -10,6 +10,7 @@ from keras_slowfast.layers import (
     PathwayStem,
     ResStage,
 )
+from keras_slowfast.layers.utils import max_pool_3d
 from tests.test_case import run_layer_test
 
 
@@ -32,6 +33,40 @@ def test_stem_pool_matches_pytorch_padding():
         got,
         expected.numpy().transpose(0, 2, 3, 4, 1),
         atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    "pool_size, strides",
+    [
+        ((1, 3, 3), (1, 2, 2)),
+        ((1, 2, 2), (1, 2, 2)),
+        ((2, 2, 2), (2, 2, 2)),
+        ((3, 1, 1), (2, 1, 1)),
+        ((2, 3, 1), (1, 2, 1)),
+    ],
+)
+def test_max_pool_3d_equals_3d_pooling(pool_size, strides):
+    """The 2D-pooling formulation gives torch's MaxPool3d, values and gradient."""
+    import tensorflow as tf
+
+    x = np.random.default_rng(3).normal(size=(2, 5, 9, 8, 4)).astype("float32")
+    pool = torch.nn.MaxPool3d(pool_size, stride=strides)
+    xt = torch.from_numpy(x.transpose(0, 4, 1, 2, 3)).requires_grad_()
+    expected = pool(xt)
+    (expected**2).sum().backward()
+    xs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xs)
+        got = max_pool_3d(xs, pool_size, strides)
+        loss = tf.reduce_sum(got**2)
+    np.testing.assert_allclose(
+        np.asarray(got), expected.detach().numpy().transpose(0, 2, 3, 4, 1), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.asarray(tape.gradient(loss, xs)),
+        xt.grad.numpy().transpose(0, 2, 3, 4, 1),
+        atol=1e-5,
     )
 
 

@@ -105,6 +105,38 @@ def test_folded_inference_equals_unfused(kernel, stride, dilation, monkeypatch):
     assert np.abs(unfused).max() > 0.1  # the comparison is not between zeros
 
 
+@pytest.mark.parametrize(
+    "shape, filters, scales_output",
+    [
+        ((1, 2, 3, 3, 64), 128, True),  # 2304 outputs < 8192 weights
+        ((2, 8, 10, 10, 3), 4, False),  # 3200 outputs > 12 weights
+        ((None, 2, 3, 3, 64), 128, True),  # unknown batch counted as 1
+    ],
+)
+def test_folded_scale_on_kernel_or_output(shape, filters, scales_output, monkeypatch):
+    """The BN scale goes on the smaller of kernel and output; same result."""
+    rng = np.random.default_rng(2)
+    layer = ConvBN3D(filters, 1)
+    layer.build(shape)
+    kernel_size = np.prod(layer.conv.kernel.shape)
+    output_size = np.prod([d or 1 for d in layer.compute_output_shape(shape)])
+    assert (output_size < kernel_size) == scales_output
+    layer.set_weights(
+        [
+            rng.uniform(0.5, 1.5, size=w.shape).astype("float32")
+            if "variance" in w.path
+            else rng.normal(size=w.shape).astype("float32")
+            for w in layer.weights
+        ]
+    )
+    x = rng.normal(size=(shape[0] or 1, *shape[1:])).astype("float32")
+    fused = np.asarray(layer(x, training=False))
+    monkeypatch.setattr(ConvBN3D, "fuse_for_inference", False)
+    unfused = np.asarray(layer(x, training=False))
+    np.testing.assert_allclose(fused, unfused, atol=1e-4, rtol=1e-4)
+    assert np.isfinite(unfused).all() and np.abs(unfused).max() > 0.1
+
+
 def test_training_uses_batch_statistics():
     x = (
         np.random.default_rng(2)
@@ -213,29 +245,32 @@ def test_stems_stack_frames_with_the_same_results(
 
 
 @pytest.mark.parametrize(
-    "channels, kwargs, frames_per_conv, temporal_2d",
+    "channels, kwargs, frames_per_conv, temporal_2d, pointwise",
     [
-        (3, {"kernel_size": (5, 7, 7), "strides": (1, 2, 2)}, 4, False),  # stem
-        (1, {"kernel_size": (5, 7, 7)}, 4, False),  # gray Fast input
-        (3, {"kernel_size": (1, 7, 7), "filters": 64}, 1, False),  # Slow stem
-        (3, {"kernel_size": (5, 1, 1), "strides": (2, 1, 1)}, 0, True),
-        (3, {"kernel_size": 3, "dilation_rate": (2, 1, 1)}, 0, False),
-        (16, {"kernel_size": (1, 3, 3), "strides": (1, 2, 2)}, 1, False),
-        (256, {"kernel_size": (3, 1, 1)}, 0, True),
-        (32, {"kernel_size": (7, 1, 1), "strides": (4, 1, 1)}, 0, True),
-        (32, {"kernel_size": (3, 1, 1), "strides": (1, 2, 2)}, 0, False),
-        (16, {"kernel_size": (3, 3, 3)}, 0, False),
-        (16, {"kernel_size": 1}, 0, False),
-        (512, {"kernel_size": (1, 3, 3)}, 0, False),
-        (512, {"kernel_size": (3, 1, 1)}, 0, False),
+        (3, {"kernel_size": (5, 7, 7), "strides": (1, 2, 2)}, 4, False, False),
+        (1, {"kernel_size": (5, 7, 7)}, 4, False, False),  # gray Fast input
+        (3, {"kernel_size": (1, 7, 7), "filters": 64}, 1, False, False),
+        (3, {"kernel_size": (5, 1, 1), "strides": (2, 1, 1)}, 0, True, False),
+        (3, {"kernel_size": 3, "dilation_rate": (2, 1, 1)}, 0, False, False),
+        (16, {"kernel_size": (1, 3, 3), "strides": (1, 2, 2)}, 1, False, False),
+        (256, {"kernel_size": (3, 1, 1)}, 0, True, False),
+        (32, {"kernel_size": (7, 1, 1), "strides": (4, 1, 1)}, 0, True, False),
+        (32, {"kernel_size": (3, 1, 1), "strides": (1, 2, 2)}, 0, False, False),
+        (16, {"kernel_size": (3, 3, 3)}, 0, False, False),
+        (16, {"kernel_size": 1}, 0, False, True),
+        (2048, {"kernel_size": 1}, 0, False, True),
+        (64, {"kernel_size": 1, "strides": (1, 2, 2)}, 0, False, False),  # shortcut
+        (512, {"kernel_size": (1, 3, 3)}, 0, False, False),
+        (512, {"kernel_size": (3, 1, 1)}, 0, False, False),
     ],
 )
-def test_conv_as_2d_rule(channels, kwargs, frames_per_conv, temporal_2d):
+def test_conv_as_2d_rule(channels, kwargs, frames_per_conv, temporal_2d, pointwise):
     """Which convolutions run as 2D ones; the choice is not in the config."""
     layer = ConvBN3D(**{"filters": 8, **kwargs})
     layer.build((1, 8, 16, 16, channels))
     assert layer._frames_per_conv == frames_per_conv
     assert layer._temporal_2d == temporal_2d
+    assert layer._pointwise == pointwise
     assert "conv_as_2d" not in layer.get_config()
 
 
@@ -248,12 +283,13 @@ def test_conv_as_2d_rule(channels, kwargs, frames_per_conv, temporal_2d):
         ((3, 1, 1), (1, 1, 1), (1, 1, 1)),
         ((5, 1, 1), (4, 1, 1), (1, 1, 1)),
         ((3, 1, 1), (1, 1, 1), (2, 1, 1)),
+        ((1, 1, 1), (1, 1, 1), (1, 1, 1)),
     ],
 )
 def test_factorized_units_as_2d_with_the_same_results(
     kernel, strides, dilation, monkeypatch
 ):
-    """Spatial- and temporal-only units: 2D convolutions equal the Conv3D.
+    """Spatial-, temporal-only and pointwise units: 2D ops equal the Conv3D.
 
     Inference and training outputs and every gradient (weights and input), in
     float64 so that only the computation differs, not the rounding.
@@ -266,7 +302,7 @@ def test_factorized_units_as_2d_with_the_same_results(
         5, kernel, strides=strides, dilation_rate=dilation, dtype="float64"
     )
     layer.build(x.shape)
-    assert layer._frames_per_conv or layer._temporal_2d
+    assert layer._frames_per_conv or layer._temporal_2d or layer._pointwise
     weights = [
         rng.uniform(0.5, 1.5, size=w.shape)
         if "variance" in w.path or "gamma" in w.path
