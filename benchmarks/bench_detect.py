@@ -22,12 +22,9 @@ import types
 import numpy as np  # noqa: E402 (common sets up the path and logging first)
 from common import (
     add_isa_arguments,
-    avx2_note,
     interleaved_medians,
     isa_label,
-    isa_runs,
-    machine_line,
-    run_avx2_child,
+    print_table,
     torch_pathways,
 )
 
@@ -141,19 +138,17 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (3)")
     add_isa_arguments(parser)
     args = parser.parse_args()
-    here, child = isa_runs(args)
-    if not args.isa_child:
-        print(f"machine: {machine_line()}\n")
-        print(
-            "| ISA | model | size | batch | boxes per clip | contender | s/clip | "
-            "ratio vs ref eager |"
-        )
-        print("|---" * 8 + "|")
-    if here:
-        measure(args)
-    if child:
-        for note in run_avx2_child(__file__) + [avx2_note()]:
-            print(note)
+    columns = [
+        "ISA",
+        "model",
+        "size",
+        "batch",
+        "boxes per clip",
+        "contender",
+        "s/clip",
+        "ratio vs ref eager",
+    ]
+    print_table(args, __file__, columns, measure)
 
 
 if __name__ == "__main__":

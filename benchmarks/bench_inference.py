@@ -27,15 +27,13 @@ import numpy as np  # noqa: E402 (common sets up the path and logging first)
 from common import (
     PRESETS,
     add_isa_arguments,
-    avx2_note,
     interleaved_medians,
     isa_label,
     isa_runs,
-    machine_line,
     matmul_peak_gflops,
     peak_rss_gib,
+    print_table,
     reference_model,
-    run_avx2_child,
     torch_pathways,
 )
 
@@ -193,24 +191,30 @@ def main():
         )
         return
 
-    here, child = isa_runs(args)
-    if not args.isa_child:
-        print(f"machine: {machine_line()}")
+    here, _ = isa_runs(args)
+    intro = []
     if here:
         peak = matmul_peak_gflops()
         # In the AVX2 child this line is a note, printed after the table.
-        print(f"measured float32 matmul peak, {isa_label()}: {peak:.0f} GFLOP/s")
-    if not args.isa_child:
-        print(
-            "\n| ISA | model | size | batch | contender | s/clip | clips/s | "
-            "ratio vs ref eager | GFLOP/s | % of peak | peak RSS GiB |"
-        )
-        print("|---" * 11 + "|")
-    if here:
-        measure(args, peak)
-    if child:
-        for note in run_avx2_child(__file__) + [avx2_note()]:
-            print(note)
+        line = f"measured float32 matmul peak, {isa_label()}: {peak:.0f} GFLOP/s"
+        if args.isa_child:
+            print(line)
+        else:
+            intro.append(line)
+    columns = [
+        "ISA",
+        "model",
+        "size",
+        "batch",
+        "contender",
+        "s/clip",
+        "clips/s",
+        "ratio vs ref eager",
+        "GFLOP/s",
+        "% of peak",
+        "peak RSS GiB",
+    ]
+    print_table(args, __file__, columns, lambda args: measure(args, peak), intro)
 
 
 if __name__ == "__main__":

@@ -27,12 +27,9 @@ import numpy as np  # noqa: E402 (common sets up the path and logging first)
 from common import (
     PRESETS,
     add_isa_arguments,
-    avx2_note,
     interleaved_medians,
     isa_label,
-    isa_runs,
-    machine_line,
-    run_avx2_child,
+    print_table,
 )
 
 
@@ -214,26 +211,29 @@ def main():
     )
     add_isa_arguments(parser)
     args = parser.parse_args()
-    here, child = isa_runs(args)
-    if not args.isa_child:
-        print(f"machine: {machine_line()}")
-        print(
-            f"SlowFast {args.model} R50, {args.size}x{args.size}, batch {args.batch}, "
-            f"median of {args.rounds} rounds; times in ms per call\n"
-        )
-        print(
-            "| ISA | unit | n | input TxHxWxC | kernel | stride | filters | "
-            "ours fwd | torch fwd | ratio | ours fwd+bwd | torch fwd+bwd | ratio | "
-            "ours total | torch total | ratio |"
-        )
-        print("|---" * 16 + "|")
-    if here:
-        measure(args)
-    notes = run_avx2_child(__file__) if child else []
-    if child:
-        notes.append(avx2_note())
-    for note in notes:
-        print(note)
+    columns = [
+        "ISA",
+        "unit",
+        "n",
+        "input TxHxWxC",
+        "kernel",
+        "stride",
+        "filters",
+        "ours fwd",
+        "torch fwd",
+        "ratio",
+        "ours fwd+bwd",
+        "torch fwd+bwd",
+        "ratio",
+        "ours total",
+        "torch total",
+        "ratio",
+    ]
+    intro = [
+        f"SlowFast {args.model} R50, {args.size}x{args.size}, batch {args.batch}, "
+        f"median of {args.rounds} rounds; times in ms per call"
+    ]
+    print_table(args, __file__, columns, measure, intro)
 
 
 if __name__ == "__main__":

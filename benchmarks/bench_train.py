@@ -25,14 +25,11 @@ import numpy as np  # noqa: E402
 from common import (
     PRESETS,
     add_isa_arguments,
-    avx2_note,
     interleaved_medians,
     isa_label,
-    isa_runs,
-    machine_line,
     peak_rss_gib,
+    print_table,
     reference_model,
-    run_avx2_child,
     torch_pathways,
 )
 
@@ -217,19 +214,18 @@ def main():
     if args.contender:
         run_contender(args)
         return
-    here, child = isa_runs(args)
-    if not args.isa_child:
-        print(f"machine: {machine_line()}\n")
-        print(
-            "| ISA | model | size | batch | contender | s/step | clips/s | "
-            "ratio vs reference | peak RSS GiB |"
-        )
-        print("|---" * 9 + "|")
-    if here:
-        measure(args)
-    if child:
-        for note in run_avx2_child(__file__) + [avx2_note()]:
-            print(note)
+    columns = [
+        "ISA",
+        "model",
+        "size",
+        "batch",
+        "contender",
+        "s/step",
+        "clips/s",
+        "ratio vs reference",
+        "peak RSS GiB",
+    ]
+    print_table(args, __file__, columns, measure)
 
 
 if __name__ == "__main__":

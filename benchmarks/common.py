@@ -241,6 +241,29 @@ def run_avx2_child(script):
     return notes
 
 
+def print_table(args, script, columns, measure, intro=()):
+    """Prints a benchmark's table at the ISA levels ``args.isa`` asks for.
+
+    The machine line, ``intro`` lines and the header (``columns``), unless
+    this is the AVX2 child; then ``measure(args)``'s rows from this process,
+    and the rows and notes of the AVX2 child running ``script`` if the CPU is
+    above AVX2.
+    """
+    here, child = isa_runs(args)
+    if not args.isa_child:
+        print(f"machine: {machine_line()}")
+        for line in intro:
+            print(line)
+        print()
+        print("| " + " | ".join(columns) + " |")
+        print("|---" * len(columns) + "|")
+    if here:
+        measure(args)
+    if child:
+        for note in run_avx2_child(script) + [avx2_note()]:
+            print(note)
+
+
 def machine_line():
     """One line describing the machine: CPU model, cores, memory, ISA level."""
     cpu = platform.processor() or "unknown CPU"

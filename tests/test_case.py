@@ -109,3 +109,25 @@ def run_model_saving_test(model, input_data, atol=1e-5):
     assert restored.get_config() == model.get_config()
     assert_close(restored(input_data, training=False), expected, atol=atol)
     return restored
+
+
+def run_on_torch_backend(script):
+    """Runs a Python ``script`` under ``KERAS_BACKEND=torch``; returns its stdout.
+
+    A fresh interpreter, because the backend is fixed when Keras is imported;
+    the repository root is on the path, so the script can import ``tests``.
+    """
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": root},
+        cwd=root,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout

@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_slowfast.layers import ConvBN3D
 from keras_slowfast.layers.conv_bn import frame_stacked_conv
-from tests.test_case import run_layer_test
+from tests.test_case import run_layer_test, run_on_torch_backend
 
 
 def test_layer_contract():
@@ -346,10 +346,6 @@ def test_temporal_conv_with_unknown_spatial_size():
 @pytest.mark.torch
 def test_frame_stacked_conv_on_the_torch_backend():
     """Plain keras.ops: the same forward pass and gradients under torch autograd."""
-    import os
-    import subprocess
-    import sys
-
     script = (
         "import numpy as np, keras, torch\n"
         "from keras import ops\n"
@@ -369,18 +365,8 @@ def test_frame_stacked_conv_on_the_torch_backend():
         "for g, r in zip(got, ref):\n"
         "    print(float((g - r).abs().max()), float(r.abs().max()))\n"
     )
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": root}
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=root,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    rows = [[float(v) for v in line.split()] for line in result.stdout.splitlines()]
+    output = run_on_torch_backend(script)
+    rows = [[float(v) for v in line.split()] for line in output.splitlines()]
     assert len(rows) == 3
     for error, magnitude in rows:
         assert error <= 1e-5 and magnitude > 0.5

@@ -6,7 +6,11 @@ import pytest
 
 from keras_slowfast.layers import ROIAlign, roi_align
 from tests.roi_align_reference import reference_roi_align
-from tests.test_case import run_layer_test, run_serialization_test
+from tests.test_case import (
+    run_layer_test,
+    run_on_torch_backend,
+    run_serialization_test,
+)
 
 
 def _random_boxes(rng, batch, num_boxes, image_size):
@@ -115,10 +119,6 @@ def test_bad_box_shape():
 @pytest.mark.torch
 def test_same_result_on_the_torch_backend():
     """The layer is plain keras.ops: run it under KERAS_BACKEND=torch too."""
-    import os
-    import subprocess
-    import sys
-
     script = (
         "import numpy as np, keras\n"
         "from keras_slowfast.layers import roi_align\n"
@@ -133,16 +133,6 @@ def test_same_result_on_the_torch_backend():
         "    ref = reference_roi_align(f, b, (7, 7), 1 / 16, 0, aligned)\n"
         "    print(float(np.abs(out - ref).max()))\n"
     )
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": root}
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=root,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    errors = [float(line) for line in result.stdout.split()]
+    output = run_on_torch_backend(script)
+    errors = [float(line) for line in output.split()]
     assert len(errors) == 2 and max(errors) <= 1e-5
