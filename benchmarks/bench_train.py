@@ -6,7 +6,8 @@ momentum 0.9 (nesterov), batch-norm in training mode. Ours runs as a plain
 model compiled with the training recipe (what ``fit`` runs: weight decay off
 batch norm and biases, the warm-up/cosine schedule, accuracy metrics); the
 reference in eager PyTorch with SGD weight decay 1e-4.
-Contenders are interleaved round by round; the table gives the median seconds
+Contenders are interleaved round by round (``--processes``: one process each,
+in turn, with peak memory); the table gives the median seconds
 per step, clips per second and the ratio ours/reference. On a CPU with more
 than AVX2 the same table is measured again with oneDNN limited to AVX2
 (``--isa``).
