@@ -207,6 +207,7 @@ def run(args):
     from keras_slowfast.data.ava import letterbox, read_label_map, write_detections
     from keras_slowfast.data.decode import VideoReader
     from keras_slowfast.data.sampling import keyframe_clip_instants
+    from keras_slowfast.data.transforms import input_convention_of, normalize
 
     if args.top_k < 1:
         raise ValueError(f"--top-k={args.top_k} must be >= 1")
@@ -229,9 +230,7 @@ def run(args):
     else:
         action_ids = list(range(1, model.num_classes + 1))
         names = [f"action {a}" for a in action_ids]
-    convention = model.input_convention
-    mean = np.float32(convention["mean"])
-    std = np.float32(convention["std"])
+    convention = input_convention_of(model)
 
     video_id = os.path.splitext(os.path.basename(args.video))[0]
     rows = []
@@ -263,9 +262,8 @@ def run(args):
                 clip, scale, pad = letterbox(
                     reader.frames_at(instants), args.image_size
                 )
-                clip = (clip.astype(np.float32) / 255.0 - mean) / std
-                if convention.get("channel_order") == "bgr":
-                    clip = clip[..., ::-1]
+                # The training convention: channels reordered, then normalized.
+                clip = normalize(clip, convention)
                 pixel = np.asarray(boxes, np.float32) * scale
                 pixel += np.float32([pad[0], pad[1], pad[0], pad[1]])
                 scores = np.asarray(model([clip[None], pixel[None]], training=False))[0]

@@ -195,3 +195,60 @@ def test_detect_errors(video, tiny_model, tmp_path, capsys):
         ]
     )
     assert code == 2 and ".keras or .weights.h5" in capsys.readouterr().err
+
+
+def test_detect_feeds_the_training_convention(video, tmp_path, monkeypatch):
+    """A per-channel BGR convention: channels reversed first, then normalized.
+
+    The clip the model receives equals ``transforms.normalize`` of the same
+    letterboxed frames (the tested contract of the data pipeline), not the
+    frames normalized with the RGB-ordered statistics and then reversed.
+    """
+    import keras_slowfast.commands.detect as detect
+    from keras_slowfast.data.ava import letterbox
+    from keras_slowfast.data.decode import VideoReader
+    from keras_slowfast.data.sampling import keyframe_clip_instants
+    from keras_slowfast.data.transforms import normalize
+
+    convention = {"mean": [0.1, 0.5, 0.9], "std": [0.2, 0.4, 0.8]}
+    convention["channel_order"] = "bgr"
+    model = SlowFastDetector(
+        stage_depths=[1, 1, 1, 1],
+        num_frames=8,
+        num_classes=3,
+        input_convention=convention,
+    )
+    seen = []
+
+    def recording_model(inputs, training=False):
+        seen.append(np.asarray(inputs[0][0]))
+        return model(inputs, training=training)
+
+    recording_model.num_classes = model.num_classes
+    recording_model.num_frames = model.num_frames
+    recording_model.input_convention = model.input_convention
+    monkeypatch.setattr(detect, "_load_model", lambda weights: recording_model)
+    boxes = tmp_path / "boxes.csv"
+    x, y = _positions(FPS // 2)[0]
+    boxes.write_text("second,x1,y1,x2,y2\n0," + ",".join(map(str, _person_box(x, y))))
+    code = main(
+        [
+            "detect",
+            str(video),
+            "--out",
+            str(tmp_path / "a.mp4"),
+            "--boxes",
+            str(boxes),
+            "--image-size",
+            "64",
+            "--sampling-rate",
+            "1",
+        ]
+    )
+    assert code == 0 and len(seen) == 1
+    with VideoReader(str(video)) as reader:
+        frames = reader.frames_at(keyframe_clip_instants(0.5, 8, 1))
+    expected = normalize(letterbox(frames, 64)[0], convention)
+    np.testing.assert_allclose(seen[0], expected, atol=1e-6)
+    wrong_order = (letterbox(frames, 64)[0] / 255.0 - [0.1, 0.5, 0.9]) / [0.2, 0.4, 0.8]
+    assert np.abs(seen[0] - wrong_order[..., ::-1]).max() > 0.1
