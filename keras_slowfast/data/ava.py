@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from keras_slowfast.data.decode import VideoDecodeError, probe_video, read_frames_at
 from keras_slowfast.data.sampling import keyframe_clip_instants
+from keras_slowfast.data.transforms import normalize
 
 logger = logging.getLogger("keras_slowfast")
 
@@ -293,7 +294,12 @@ class AVADataConfig:
             with -1).
         time_offset: float. Seconds subtracted from timestamps (900 for the
             AVA 15-minute cuts, 0 for whole videos).
-        mean, std: per-channel normalization of RGB in [0, 1].
+        mean, std: per-channel normalization of the frames in [0, 1], in
+            ``channel_order``.
+        channel_order: ``"rgb"``, or ``"bgr"`` for models trained on BGR
+            frames (PySlowFast's Caffe2 checkpoints): the channels are
+            reordered before normalizing, as everywhere else (the model's
+            ``input_convention``).
         flip: bool. Random horizontal flips (training).
         seed: int. Seed of the flips and of the shuffle.
     """
@@ -306,6 +312,7 @@ class AVADataConfig:
     time_offset: float = 0.0
     mean: tuple = (0.45, 0.45, 0.45)
     std: tuple = (0.225, 0.225, 0.225)
+    channel_order: str = "rgb"
     flip: bool = False
     seed: int = 0
 
@@ -397,8 +404,9 @@ class AVADataset:
             normalized = normalized.copy()
             normalized[:, [0, 2]] = 1.0 - normalized[:, [2, 0]]
         pixels = boxes_to_pixels(normalized, info.height, info.width, scale, pad)
-        clip = (frames.astype(np.float32) / 255.0 - np.float32(cfg.mean)) / np.float32(
-            cfg.std
+        clip = normalize(
+            frames,
+            {"mean": cfg.mean, "std": cfg.std, "channel_order": cfg.channel_order},
         )
         boxes = np.full((cfg.max_boxes, 4), -1.0, np.float32)
         boxes[: len(entries)] = pixels

@@ -196,6 +196,38 @@ def test_dataset_samples(ava_dir, caplog):
     assert found
 
 
+def test_per_channel_bgr_convention(ava_dir):
+    """BGR models get reordered channels, normalized with BGR statistics."""
+    from keras_slowfast.data.transforms import normalize
+
+    class_ids = sorted(read_label_map(ava_dir / "labels.pbtxt"))
+    boxes = read_ava_csv(ava_dir / "train.csv")
+    rgb = AVADataConfig(num_frames=8, image_size=64, max_boxes=3)
+    bgr = AVADataConfig(
+        **{
+            **rgb.__dict__,
+            "mean": (0.1, 0.5, 0.9),
+            "std": (0.2, 0.4, 0.8),
+            "channel_order": "bgr",
+        }
+    )
+    key = next(k for k in sorted(boxes) if k[0] == "clip_a")
+    clip_rgb, clip_bgr = (
+        AVADataset(ava_dir / "videos", boxes, class_ids, config).sample(
+            key, np.random.default_rng(0)
+        )[0]
+        for config in (rgb, bgr)
+    )
+    frames = np.round((clip_rgb * 0.225 + 0.45) * 255).astype(np.uint8)
+    expected = normalize(frames, {**bgr.__dict__})
+    np.testing.assert_allclose(clip_bgr, expected, atol=1e-5)
+    # Inside the red person box: red is channel 2, (1 - 0.9) / 0.8; blue
+    # channel 0, (0 - 0.1) / 0.2.
+    red = clip_bgr[4, 20:40, 20:30]
+    assert red[..., 2].mean() == pytest.approx(0.125, abs=0.05)
+    assert red[..., 0].mean() == pytest.approx(-0.5, abs=0.1)
+
+
 def test_tf_dataset_and_training_step(ava_dir, tmp_path):
     import keras
 
