@@ -176,8 +176,9 @@ class ConvBN3D(keras.layers.Layer):
     ``Conv3d(..., padding=k // 2, bias=False) -> BatchNorm3d -> ReLU`` unit.
 
     In inference (``training`` false) the batch norm is folded into the
-    convolution (:meth:`folded_kernel_and_bias`; its scale multiplies the
-    output instead where the output is smaller than the kernel), which gives
+    convolution (:meth:`folded_scale_and_bias`: the scale multiplies the
+    kernel, or the output where the output is smaller), one convolution and one
+    bias add instead of a convolution and four element-wise passes; it gives
     the same result up to float rounding and is faster; set the class attribute
     ``ConvBN3D.fuse_for_inference = False`` to run the unfused ops (for
     instance to measure the gain). Training always runs the unfused ops, so
@@ -357,16 +358,6 @@ class ConvBN3D(keras.layers.Layer):
         if self.use_bias:
             bias = bias + self.conv.bias * scale
         return scale, bias
-
-    def folded_kernel_and_bias(self):
-        """The convolution kernel and bias with the inference BN folded in.
-
-        ``bn(conv(x)) = conv(x, kernel * s) + bias`` (:meth:`folded_scale_and_bias`):
-        one convolution and one bias add instead of a convolution and four
-        element-wise passes over the output.
-        """
-        scale, bias = self.folded_scale_and_bias()
-        return self.conv.kernel * scale, bias
 
     def _call_fused(self, inputs):
         # The scale goes where it costs fewer multiplies: into the kernel, or,

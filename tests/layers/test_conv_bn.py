@@ -203,6 +203,40 @@ def test_frame_stacked_conv_matches_conv3d(
         np.testing.assert_allclose(g, e, atol=1e-5, rtol=0, err_msg=name)
 
 
+def _assert_same_as_conv3d(layer, x, rng, weight_std, monkeypatch):
+    """``layer`` as run (2D formulations) equals its plain Conv3D, to 1e-10.
+
+    Compares the inference output, the training output and the gradients of
+    the input and every weight, with random weights (positive BN scales and
+    variances); ``layer`` and ``x`` are float64 so that only the computation
+    differs, not the rounding.
+    """
+    import tensorflow as tf
+
+    weights = [
+        rng.uniform(0.5, 1.5, size=w.shape)
+        if "variance" in w.path or "gamma" in w.path
+        else rng.normal(0, weight_std, size=w.shape)
+        for w in layer.weights
+    ]
+
+    def run():
+        layer.set_weights(weights)  # training updates the BN statistics
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            trained = layer(x, training=True)
+            loss = ops.sum(trained * trained)
+        grads = tape.gradient(loss, [x, *layer.trainable_variables])
+        return [layer(x, training=False), trained, *grads]
+
+    as_2d = run()
+    monkeypatch.setattr(ConvBN3D, "conv_as_2d", False)
+    as_3d = run()
+    for got, expected in zip(as_2d, as_3d, strict=True):
+        assert np.abs(np.asarray(expected)).max() > 0.5
+        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-10)
+
+
 @pytest.mark.parametrize("filters, temporal_kernel", [(8, 5), (64, 1), (3, 3)])
 def test_stems_stack_frames_with_the_same_results(
     filters, temporal_kernel, monkeypatch
@@ -221,27 +255,8 @@ def test_stems_stack_frames_with_the_same_results(
         filters, (temporal_kernel, 7, 7), strides=(1, 2, 2), dtype="float64"
     )
     layer.build(x.shape)
-    weights = [
-        rng.uniform(0.5, 1.5, size=w.shape)
-        if "variance" in w.path or "gamma" in w.path
-        else rng.normal(0, 0.2, size=w.shape)
-        for w in layer.weights
-    ]
     assert layer._frames_per_conv == -(-32 // filters)
-
-    def run():
-        layer.set_weights(weights)  # training updates the BN statistics
-        with tf.GradientTape() as tape:
-            trained = layer(x, training=True)
-        grads = tape.gradient(trained, layer.trainable_variables)
-        return [layer(x, training=False), trained, *grads]
-
-    stacked = run()
-    monkeypatch.setattr(ConvBN3D, "conv_as_2d", False)
-    plain = run()
-    for got, expected in zip(stacked, plain, strict=True):
-        assert np.abs(np.asarray(expected)).max() > 0.5
-        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-10)
+    _assert_same_as_conv3d(layer, x, rng, 0.2, monkeypatch)
 
 
 @pytest.mark.parametrize(
@@ -303,28 +318,7 @@ def test_factorized_units_as_2d_with_the_same_results(
     )
     layer.build(x.shape)
     assert layer._frames_per_conv or layer._temporal_2d or layer._pointwise
-    weights = [
-        rng.uniform(0.5, 1.5, size=w.shape)
-        if "variance" in w.path or "gamma" in w.path
-        else rng.normal(0, 0.3, size=w.shape)
-        for w in layer.weights
-    ]
-
-    def run():
-        layer.set_weights(weights)  # training updates the BN statistics
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            trained = layer(x, training=True)
-            loss = ops.sum(trained * trained)
-        grads = tape.gradient(loss, [x, *layer.trainable_variables])
-        return [layer(x, training=False), trained, *grads]
-
-    as_2d = run()
-    monkeypatch.setattr(ConvBN3D, "conv_as_2d", False)
-    as_3d = run()
-    for got, expected in zip(as_2d, as_3d, strict=True):
-        assert np.abs(np.asarray(expected)).max() > 0.5
-        np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-10)
+    _assert_same_as_conv3d(layer, x, rng, 0.3, monkeypatch)
 
 
 def test_temporal_conv_with_unknown_spatial_size():
