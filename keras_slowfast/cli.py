@@ -17,6 +17,7 @@ COMMANDS = {
     "demo": "demo",
     "detect": "detect",
     "evaluate": "evaluate",
+    "explain": "explain",
     "export": "export",
     "info": "info",
     "predict": "predict",

@@ -49,7 +49,14 @@ def _draw_shape(frame, shape, center, size, colour):
 
 
 def make_motion_clip(
-    label, rng, *, num_frames=16, image_size=40, speeds=(1, 4), noise=8.0
+    label,
+    rng,
+    *,
+    num_frames=16,
+    image_size=40,
+    speeds=(1, 4),
+    noise=8.0,
+    shape=None,
 ):
     """Draws one clip of the moving-shape task.
 
@@ -60,15 +67,21 @@ def make_motion_clip(
         image_size: int. Height and width; the motion wraps around at the edges.
         speeds: pair of ints. Pixels per frame of the slow and fast classes.
         noise: float. Standard deviation of the per-pixel background noise.
+        shape: str or None. One of ``SHAPES``, or None for a random shape.
+            The random draws are the same either way, so a fixed shape
+            changes nothing else about the clip.
 
     Returns:
         uint8 array ``(num_frames, image_size, image_size, 3)``, RGB.
     """
+    if shape is not None and shape not in SHAPES:
+        raise ValueError(f"shape={shape!r} must be one of {SHAPES} or None")
     if not 0 <= int(label) < len(MOTION_CLASSES):
         raise ValueError(f"label={label!r} must be in [0, {len(MOTION_CLASSES)})")
     direction, speed_name = MOTION_CLASSES[int(label)].split("_")
     step = np.array(DIRECTIONS[direction]) * speeds[SPEED_NAMES.index(speed_name)]
-    shape = SHAPES[rng.integers(len(SHAPES))]
+    drawn = SHAPES[rng.integers(len(SHAPES))]
+    shape = drawn if shape is None else shape
     half = int(rng.integers(image_size // 10 + 2, image_size // 5 + 3))
     colour = rng.integers(128, 256, size=3)
     background = rng.integers(0, 96, size=3)
