@@ -26,7 +26,10 @@ __version__ = "0.1.0"
 # TensorFlow-only helpers, imported on first use so ``import keras_slowfast``
 # stays backend-neutral: name -> defining module.
 _LAZY = {
+    "ExportedModel": "keras_slowfast.export.runtime",
+    "export_onnx": "keras_slowfast.export.onnx",
     "export_saved_model": "keras_slowfast.export.saved_model",
+    "export_tflite": "keras_slowfast.export.tflite",
     "predict_video": "keras_slowfast.predict",
 }
 
@@ -41,6 +44,7 @@ def __getattr__(name):
 
 __all__ = [
     "DetectionBinaryCrossentropy",
+    "ExportedModel",
     "FastOnly",
     "SlowFast",
     "SlowFastNet",
@@ -52,7 +56,9 @@ __all__ = [
     "convert_checkpoint",
     "count_flops",
     "count_params",
+    "export_onnx",
     "export_saved_model",
+    "export_tflite",
     "from_preset",
     "predict_video",
     "preset_names",

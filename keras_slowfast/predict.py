@@ -22,6 +22,7 @@ from keras_slowfast.data.decode import (
     stream_frames,
 )
 from keras_slowfast.export.preprocessing import check_sizes, preprocess_video
+from keras_slowfast.export.runtime import ExportedModel
 from keras_slowfast.export.saved_model import (
     _resolve_activation,
     is_detection_model,
@@ -125,7 +126,8 @@ class _ClipClassifier:
         labels,
         output_activation,
     ):
-        if is_detection_model(model):
+        self.exported = isinstance(model, ExportedModel)
+        if (model.task == "detector") if self.exported else is_detection_model(model):
             raise ValueError(
                 "video prediction classifies clips; a detection model also needs boxes"
             )
@@ -134,13 +136,21 @@ class _ClipClassifier:
         self.sampling_rate = int(sampling_rate)
         if self.sampling_rate < 1:
             raise ValueError(f"sampling_rate={sampling_rate} must be >= 1")
-        image_size = tuple(model.inputs[0].shape[2:4])
-        if crop_size is None and None not in image_size:
-            crop_size = image_size[0]
-        self.short_side, self.crop_size = check_sizes(short_side, crop_size)
+        if self.exported:
+            self._init_exported(model, num_crops, short_side, crop_size)
+        else:
+            image_size = tuple(model.inputs[0].shape[2:4])
+            if crop_size is None and None not in image_size:
+                crop_size = image_size[0]
+            self.short_side, self.crop_size = check_sizes(short_side, crop_size)
+            self.num_classes = int(model.outputs[0].shape[-1])
+            self.activation = _resolve_activation(model, output_activation)
+            self.convention = getattr(model, "input_convention", None)
+            self.num_frames = int(model.inputs[0].shape[1])
         if isinstance(labels, (str, os.PathLike)):
             labels = load_label_map(labels)
-        self.num_classes = int(model.outputs[0].shape[-1])
+        if labels is None and self.exported:
+            labels = model.labels
         if labels is not None and len(labels) != self.num_classes:
             raise ValueError(
                 f"the label map has {len(labels)} names, the model "
@@ -148,14 +158,38 @@ class _ClipClassifier:
             )
         self.labels = labels
         self.model = model
-        self.activation = _resolve_activation(model, output_activation)
-        self.convention = getattr(model, "input_convention", None)
-        self.num_frames = int(model.inputs[0].shape[1])
         self.span = (self.num_frames - 1) * self.sampling_rate + 1
         self.positions = CROP_POSITIONS[num_crops]
 
+    def _init_exported(self, model, num_crops, short_side, crop_size):
+        """Sizes and convention of an exported file (activation is in its graph)."""
+        metadata = model.metadata
+        self.num_classes = model.num_classes
+        self.num_frames = model.num_frames
+        self.activation = "none"
+        self.convention = metadata.get("input_convention")
+        if model.takes_raw_frames:
+            # The file resizes and center-crops by itself, as exported.
+            if num_crops != 1:
+                raise ValueError(
+                    f"num_crops={num_crops}: {model.path} takes raw frames and "
+                    "crops their center only; export it with signature="
+                    "'normalized' for 3-crop testing"
+                )
+            self.short_side = self.crop_size = None
+            return
+        image_size = tuple(metadata["image_size"])
+        if crop_size is None and None not in image_size:
+            crop_size = image_size[0]
+        self.short_side, self.crop_size = check_sizes(short_side, crop_size)
+
     def views(self, frames):
-        """uint8 ``(num_frames, H, W, 3)`` -> one normalized clip per crop."""
+        """uint8 ``(num_frames, H, W, 3)`` -> one normalized clip per crop.
+
+        A file that preprocesses raw frames itself gets the frames as they are.
+        """
+        if self.exported and self.model.takes_raw_frames:
+            return [np.asarray(frames, np.uint8)[None]]
         return [
             np.asarray(
                 preprocess_video(
@@ -172,6 +206,8 @@ class _ClipClassifier:
     def scores(self, views):
         """Class probabilities ``(len(views), classes)`` of a list of clips."""
         batch = np.concatenate(views)
+        if self.exported:
+            return self.model(batch)["probabilities"]
         scores = np.asarray(self.model.predict_on_batch(batch), dtype=np.float32)
         if self.activation == "softmax":
             scores = np.asarray(tf.nn.softmax(scores, axis=-1))
@@ -234,7 +270,13 @@ def predict_video(
 
     Args:
         model: a video classifier taking ``(batch, num_frames, H, W, 3)``
-            normalized clips (e.g. ``SlowFastNet``).
+            normalized clips (e.g. ``SlowFastNet``), or an exported one
+            (``keras_slowfast.export.ExportedModel``: ONNX Runtime, TFLite or
+            a SavedModel), whose probabilities are used as the file gives
+            them. A file exported with raw-frame input preprocesses the
+            frames itself (``short_side`` and ``crop_size`` as exported,
+            center crop only); one with normalized input gets clips
+            preprocessed here with the convention in its metadata.
         path: str. The video file.
         sampling_rate: int. Frame step inside a window, in frames at
             ``target_fps``.

@@ -4,6 +4,10 @@ import sys
 
 from keras_slowfast.commands._model_args import add_model_arguments
 
+# The runtimes of keras_slowfast.export.runtime.RUNTIMES, listed here so that
+# building the parser does not import TensorFlow.
+RUNTIMES = ("onnxruntime", "tflite", "tf")
+
 HELP = "Classify videos: top-k per window and for the whole video (table/JSON/CSV)."
 
 
@@ -24,6 +28,14 @@ def add_arguments(parser):
         "--max-windows", type=int, help="with --camera: stop after this many windows"
     )
     add_model_arguments(parser)
+    parser.add_argument(
+        "--runtime",
+        choices=("keras",) + RUNTIMES,
+        default="keras",
+        help="keras (a .keras/.weights.h5 model), or run an exported file given "
+        "as --weights: onnxruntime (.onnx), tflite (.tflite), tf (SavedModel "
+        "directory)",
+    )
     parser.add_argument(
         "--sampling-rate", type=int, default=2, help="frame step inside a window (2)"
     )
@@ -76,7 +88,6 @@ def run(args):
     import csv
     import json
 
-    from keras_slowfast.commands._model_args import load_model_from_args
     from keras_slowfast.data.decode import VideoDecodeError
     from keras_slowfast.export import load_label_map
     from keras_slowfast.predict import (
@@ -91,11 +102,15 @@ def run(args):
         raise ValueError("give VIDEO files or --camera SOURCE")
     if args.videos and args.camera is not None:
         raise ValueError("give either VIDEO files or --camera, not both")
-    model = load_model_from_args(args)
+    model = _load_model(args)
     labels = load_label_map(args.labels) if args.labels else None
     crop_size = args.crop_size
     if crop_size is None:
-        fixed = tuple(model.inputs[0].shape[2:4])
+        fixed = (
+            tuple(model.metadata.get("image_size") or (None, None))
+            if args.runtime != "keras"
+            else tuple(model.inputs[0].shape[2:4])
+        )
         crop_size = fixed[0] if None not in fixed else 224
     if args.camera is not None:
         return _run_stream(args, model, labels, crop_size)
@@ -136,6 +151,22 @@ def run(args):
             for result in results:
                 writer.writerows(csv_rows(result))
     return 2 if failures else 0
+
+
+def _load_model(args):
+    """A Keras model, or the exported file ``--weights`` names for ``--runtime``."""
+    from keras_slowfast.commands._model_args import load_model_from_args
+
+    if args.runtime == "keras":
+        return load_model_from_args(args)
+    from keras_slowfast.export.runtime import ExportedModel
+
+    if args.preset is not None or args.num_classes is not None:
+        raise ValueError(
+            f"--runtime {args.runtime} runs an exported file; drop --preset and "
+            "--num-classes"
+        )
+    return ExportedModel(args.weights, args.runtime)
 
 
 def _run_stream(args, model, labels, crop_size):

@@ -1,14 +1,21 @@
-"""Export to TensorFlow SavedModel (TF Serving) with in-graph preprocessing."""
+"""Export for deployment: TF Serving SavedModel, ONNX and TFLite, each with
+the same in-graph preprocessing, and ``ExportedModel`` to run the files."""
 
+from keras_slowfast.export.onnx import export_onnx
 from keras_slowfast.export.preprocessing import preprocess_video
+from keras_slowfast.export.runtime import ExportedModel
 from keras_slowfast.export.saved_model import (
     export_saved_model,
     load_label_map,
     reference_outputs,
 )
+from keras_slowfast.export.tflite import export_tflite
 
 __all__ = [
+    "ExportedModel",
+    "export_onnx",
     "export_saved_model",
+    "export_tflite",
     "load_label_map",
     "preprocess_video",
     "reference_outputs",

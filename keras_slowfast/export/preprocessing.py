@@ -45,13 +45,16 @@ def resized_shape(height, width, short_side):
         if height <= width:
             return short_side, int(width * short_side // height)
         return int(height * short_side // width), short_side
-    height = tf.cast(height, tf.int64)
-    width = tf.cast(width, tf.int64)
+    # int32 arithmetic: TFLite's builtin FLOOR_DIV has no int64 kernel, and
+    # side * short_side stays below 2**31 for sides under 2**31 / short_side
+    # pixels (8 million at 256).
+    height = tf.cast(height, tf.int32)
+    width = tf.cast(width, tf.int32)
     short = tf.minimum(height, width)
-    short_side = tf.constant(short_side, tf.int64)
+    short_side = tf.constant(short_side, tf.int32)
     new_height = tf.where(height <= width, short_side, height * short_side // short)
     new_width = tf.where(height <= width, width * short_side // short, short_side)
-    return tf.cast(new_height, tf.int32), tf.cast(new_width, tf.int32)
+    return new_height, new_width
 
 
 def crop_offsets(height, width, crop_size, position=0.5):
@@ -135,8 +138,9 @@ def preprocess_video(
             message=f"frames are smaller than crop_size={crop_size}",
         )
         top, left = crop_offsets(height, width, crop_size, crop_position)
-        x = x[:, top : top + crop_size, left : left + crop_size, :]
-        x = tf.ensure_shape(x, [None, crop_size, crop_size, 3])
+        # A slice with a constant size has a static shape, so no EnsureShape
+        # op (not a TFLite builtin) is needed.
+        x = tf.slice(x, tf.stack([0, top, left, 0]), [-1, crop_size, crop_size, 3])
         height = width = crop_size
     x = tf.reshape(x, tf.stack([batch, frames, height, width, 3]))
     x = normalize(x, input_convention)

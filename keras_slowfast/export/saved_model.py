@@ -152,6 +152,9 @@ class _Endpoints:
         top_k,
         labels,
         box_format,
+        num_frames=None,
+        image_size=(None, None),
+        label_outputs=True,
     ):
         self.model = model
         self.short_side = short_side
@@ -161,6 +164,9 @@ class _Endpoints:
         self.top_k = top_k
         self.labels = labels
         self.box_format = box_format
+        self.num_frames = num_frames
+        self.image_size = image_size
+        self.label_outputs = label_outputs
 
     def outputs(self, normalized_video, boxes=None):
         x = tf.cast(normalized_video, self.model.compute_dtype)
@@ -176,7 +182,7 @@ class _Endpoints:
             "top_k_ids": top_ids,
             "top_k_scores": top_scores,
         }
-        if self.labels is not None:
+        if self.labels is not None and self.label_outputs:
             result["top_k_names"] = tf.gather(tf.constant(self.labels), top_ids)
         return result
 
@@ -222,6 +228,134 @@ class _Endpoints:
 
     def normalized_with_boxes(self, video, boxes):
         return self.outputs(video, boxes)
+
+    @property
+    def detection(self):
+        return is_detection_model(self.model)
+
+    def input_specs(self, signature):
+        """The ``tf.TensorSpec`` list a signature takes (dynamic batch)."""
+        if signature == "serving_default":
+            shape = [None, self.num_frames, None, None, 3]
+            video = tf.TensorSpec(shape, tf.uint8, name="video")
+        else:
+            height, width = (
+                (self.crop_size, self.crop_size) if self.crop_size else self.image_size
+            )
+            shape = [None, self.num_frames, height, width, 3]
+            video = tf.TensorSpec(shape, tf.float32, name="video")
+        if not self.detection:
+            return [video]
+        return [video, tf.TensorSpec([None, None, 4], tf.float32, name="boxes")]
+
+    def signature(self, signature):
+        """``(function, input_specs)`` of one of ``SIGNATURES``."""
+        if signature not in SIGNATURES:
+            raise ValueError(f"signature={signature!r} must be one of {SIGNATURES}")
+        if signature == "serving_default":
+            function = self.raw_with_boxes if self.detection else self.raw
+        else:
+            function = self.normalized_with_boxes if self.detection else self.normalized
+        return function, self.input_specs(signature)
+
+    def metadata(self, signature):
+        """What a runtime needs to feed a file exported from ``signature``.
+
+        Returns:
+            dict of JSON-ready values: ``signature``, ``task``
+            (``"classifier"`` or ``"detector"``), ``num_frames``,
+            ``short_side``, ``crop_size`` and ``box_format`` (as exported),
+            ``image_size`` (the ``normalized`` clips' height and width),
+            ``input_convention``, ``output_activation`` (applied in the
+            graph), ``num_classes``, ``top_k`` and ``labels`` (None or the
+            class names).
+        """
+        return {
+            "signature": signature,
+            "task": "detector" if self.detection else "classifier",
+            "num_frames": self.num_frames,
+            "short_side": self.short_side,
+            "crop_size": self.crop_size,
+            "image_size": list(self.input_specs("normalized")[0].shape[2:4]),
+            "input_convention": self.convention,
+            "output_activation": self.activation,
+            "num_classes": int(self.model.outputs[0].shape[-1]),
+            "top_k": self.top_k,
+            "box_format": self.box_format,
+            "labels": self.labels,
+        }
+
+
+def build_endpoints(
+    model,
+    *,
+    short_side=256,
+    crop_size=224,
+    labels=None,
+    top_k=5,
+    output_activation="auto",
+    box_format="pixels",
+    label_outputs=True,
+):
+    """Checks the export arguments and builds the signature functions.
+
+    Shared by the SavedModel, ONNX and TFLite exports, so every format runs
+    the same preprocessing (``preprocess_video`` with the model's
+    ``input_convention``), box mapping and output activation. The arguments
+    are ``export_saved_model``'s; ``label_outputs=False`` keeps the class
+    names out of the graph (no ``top_k_names`` string output; ONNX and
+    TFLite files carry them in their metadata instead).
+
+    Raises:
+        ValueError: an argument does not fit the model.
+    """
+    if box_format not in BOX_FORMATS:
+        raise ValueError(f"box_format={box_format!r} must be one of {BOX_FORMATS}")
+    short_side, crop_size = check_sizes(short_side, crop_size)
+    top_k = int(top_k)
+    if top_k < 1:
+        raise ValueError(f"top_k={top_k} must be >= 1")
+    if len(model.inputs) not in (1, 2):
+        raise ValueError(
+            f"the model has {len(model.inputs)} inputs; expected a video "
+            "classifier (video) or a detector (video, boxes)"
+        )
+    num_frames = _input_frames(model)
+    image_size = tuple(model.inputs[0].shape[2:4])
+    if None not in image_size and crop_size is not None:
+        if image_size != (crop_size, crop_size):
+            raise ValueError(
+                f"crop_size={crop_size} does not match the model's fixed input "
+                f"size {image_size}"
+            )
+    num_classes = model.outputs[0].shape[-1]
+    if num_classes is None:
+        raise ValueError("the model's output has no static number of classes")
+    if isinstance(labels, (str, os.PathLike)):
+        labels = load_label_map(labels)
+    if labels is not None:
+        labels = [str(name) for name in labels]
+        if len(labels) != num_classes:
+            raise ValueError(
+                f"the label map has {len(labels)} names, the model "
+                f"{num_classes} classes"
+            )
+    return _Endpoints(
+        model,
+        short_side=short_side,
+        crop_size=crop_size,
+        convention={
+            **DEFAULT_INPUT_CONVENTION,
+            **(getattr(model, "input_convention", None) or {}),
+        },
+        activation=_resolve_activation(model, output_activation),
+        top_k=min(top_k, int(num_classes)),
+        labels=labels,
+        box_format=box_format,
+        num_frames=num_frames,
+        image_size=image_size,
+        label_outputs=label_outputs,
+    )
 
 
 def export_saved_model(
@@ -293,43 +427,15 @@ def export_saved_model(
         )
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r} must be one of {PRECISIONS}")
-    if box_format not in BOX_FORMATS:
-        raise ValueError(f"box_format={box_format!r} must be one of {BOX_FORMATS}")
-    short_side, crop_size = check_sizes(short_side, crop_size)
-    top_k = int(top_k)
-    if top_k < 1:
-        raise ValueError(f"top_k={top_k} must be >= 1")
-    if len(model.inputs) not in (1, 2):
-        raise ValueError(
-            f"the model has {len(model.inputs)} inputs; expected a video "
-            "classifier (video) or a detector (video, boxes)"
-        )
-    num_frames = _input_frames(model)
-    image_size = tuple(model.inputs[0].shape[2:4])
-    if None not in image_size and crop_size is not None:
-        if image_size != (crop_size, crop_size):
-            raise ValueError(
-                f"crop_size={crop_size} does not match the model's fixed input "
-                f"size {image_size}"
-            )
-    num_classes = model.outputs[0].shape[-1]
-    if num_classes is None:
-        raise ValueError("the model's output has no static number of classes")
-    top_k = min(top_k, int(num_classes))
-    if isinstance(labels, (str, os.PathLike)):
-        labels = load_label_map(labels)
-    if labels is not None:
-        labels = [str(name) for name in labels]
-        if len(labels) != num_classes:
-            raise ValueError(
-                f"the label map has {len(labels)} names, the model "
-                f"{num_classes} classes"
-            )
-    convention = {
-        **DEFAULT_INPUT_CONVENTION,
-        **(getattr(model, "input_convention", None) or {}),
-    }
-    activation = _resolve_activation(model, output_activation)
+    endpoints = build_endpoints(
+        model,
+        short_side=short_side,
+        crop_size=crop_size,
+        labels=labels,
+        top_k=top_k,
+        output_activation=output_activation,
+        box_format=box_format,
+    )
 
     path = os.fspath(path)
     if version is None:
@@ -348,36 +454,11 @@ def export_saved_model(
 
         shutil.rmtree(target)
 
-    serving_model = _cast_model(model, precision)
-    endpoints = _Endpoints(
-        serving_model,
-        short_side=short_side,
-        crop_size=crop_size,
-        convention=convention,
-        activation=activation,
-        top_k=top_k,
-        labels=labels,
-        box_format=box_format,
-    )
-    raw_video = tf.TensorSpec([None, num_frames, None, None, 3], tf.uint8, name="video")
-    height, width = (crop_size, crop_size) if crop_size else image_size
-    normalized_video = tf.TensorSpec(
-        [None, num_frames, height, width, 3], tf.float32, name="video"
-    )
-    boxes = tf.TensorSpec([None, None, 4], tf.float32, name="boxes")
-
+    endpoints.model = _cast_model(model, precision)
     archive = keras.export.ExportArchive()
-    archive.track(serving_model)
-    if is_detection_model(model):
-        archive.add_endpoint(
-            "serving_default", endpoints.raw_with_boxes, [raw_video, boxes]
-        )
-        archive.add_endpoint(
-            "normalized", endpoints.normalized_with_boxes, [normalized_video, boxes]
-        )
-    else:
-        archive.add_endpoint("serving_default", endpoints.raw, [raw_video])
-        archive.add_endpoint("normalized", endpoints.normalized, [normalized_video])
+    archive.track(endpoints.model)
+    for signature in SIGNATURES:
+        archive.add_endpoint(signature, *endpoints.signature(signature))
     os.makedirs(path, exist_ok=True)
     archive.write_out(target, verbose=verbose)
     return target
@@ -389,32 +470,15 @@ def reference_outputs(model, video, **kwargs):
     Runs the same preprocessing and post-processing as the export, without
     writing anything; useful to check a served model against the original.
     ``kwargs`` are ``export_saved_model``'s ``short_side``, ``crop_size``,
-    ``top_k``, ``labels`` and ``output_activation``.
+    ``top_k``, ``labels``, ``output_activation`` and ``box_format``, and
+    ``boxes`` for a detection model.
 
     Returns:
         dict of numpy arrays keyed like the signature outputs.
     """
-    short_side, crop_size = check_sizes(
-        kwargs.get("short_side", 256), kwargs.get("crop_size", 224)
-    )
-    labels = kwargs.get("labels")
-    if isinstance(labels, (str, os.PathLike)):
-        labels = load_label_map(labels)
-    num_classes = int(model.outputs[0].shape[-1])
-    endpoints = _Endpoints(
-        model,
-        short_side=short_side,
-        crop_size=crop_size,
-        convention={
-            **DEFAULT_INPUT_CONVENTION,
-            **(getattr(model, "input_convention", None) or {}),
-        },
-        activation=_resolve_activation(model, kwargs.get("output_activation", "auto")),
-        top_k=min(int(kwargs.get("top_k", 5)), num_classes),
-        labels=labels,
-        box_format=kwargs.get("box_format", "pixels"),
-    )
-    boxes = kwargs.get("boxes")
+    kwargs = dict(kwargs)
+    boxes = kwargs.pop("boxes", None)
+    endpoints = build_endpoints(model, **kwargs)
     if boxes is None:
         result = endpoints.raw(tf.convert_to_tensor(video, tf.uint8))
     else:
