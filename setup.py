@@ -6,6 +6,10 @@ Install with ``pip install -e .[test]``; the extras are:
 * ``tune``: keras-tuner for hyperparameter search.
 * ``torch``: PyTorch and PyTorchVideo, used only to convert reference checkpoints
   and by the parity tests.
+* ``onnx``: tf2onnx, onnx and ONNX Runtime, for ``export --format onnx`` and
+  running ``.onnx`` files.
+* ``tflite``: LiteRT (``ai-edge-litert``), the TFLite interpreter that replaces
+  TensorFlow's deprecated ``tf.lite.Interpreter``, for running ``.tflite`` files.
 * ``test``: everything the test suite needs.
 """
 
@@ -14,6 +18,8 @@ from setuptools import find_packages, setup
 VIDEO = ["av>=12"]
 TUNE = ["keras-tuner>=1.4"]
 TORCH = ["torch>=2.1", "pytorchvideo==0.1.5", "fvcore", "iopath", "portalocker"]
+ONNX = ["tf2onnx>=1.16", "onnx>=1.16", "onnxruntime>=1.17"]
+TFLITE = ["ai-edge-litert>=1.2"]
 
 setup(
     name="keras_slowfast",
@@ -36,7 +42,9 @@ setup(
         "video": VIDEO,
         "tune": TUNE,
         "torch": TORCH,
-        "test": ["pytest>=7", "ruff"] + VIDEO + TUNE + TORCH,
+        "onnx": ONNX,
+        "tflite": TFLITE,
+        "test": ["pytest>=7", "ruff"] + VIDEO + TUNE + TORCH + ONNX + TFLITE,
     },
     entry_points={"console_scripts": ["keras-slowfast=keras_slowfast.cli:main"]},
 )
