@@ -1,5 +1,7 @@
 """Grad-CAM maps checked against closed forms on tiny models."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -153,3 +155,41 @@ def test_cam_accepts_backend_tensors():
     grads = ops.ones((1, 2, 2, 2, 3))
     got = np.asarray(class_activation_map(features, grads, (2, 4, 4)))
     assert got.shape == (1, 2, 4, 4) and np.all(got == 0.0)  # a flat map
+
+
+TORCH_SCRIPT = """
+import sys
+import numpy as np
+from keras_slowfast.explain import grad_cam
+from tests.tiny_models import tiny_classifier
+
+model = tiny_classifier()
+model.load_weights(sys.argv[1])
+clip = np.load(sys.argv[2])
+result = grad_cam(model, clip, class_index=[2, 4])
+np.savez(sys.argv[3], **result.maps, scores=result.scores)
+"""
+
+
+def test_torch_backend_gives_the_same_maps(classifier, tmp_path):
+    """The gradient step has a torch branch; its maps equal TensorFlow's."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    clip = _clip().astype("float32")
+    np.save(tmp_path / "clip.npy", clip)
+    classifier.save_weights(tmp_path / "tiny.weights.h5")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": root}
+    done = subprocess.run(
+        [sys.executable, "-c", TORCH_SCRIPT, str(tmp_path / "tiny.weights.h5"),
+         str(tmp_path / "clip.npy"), str(tmp_path / "maps.npz")],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    torch_maps = np.load(tmp_path / "maps.npz")
+    expected = grad_cam(classifier, clip, class_index=[2, 4])
+    np.testing.assert_allclose(torch_maps["scores"], expected.scores, atol=1e-4)
+    for key in ("slow", "fast"):
+        np.testing.assert_allclose(torch_maps[key], expected.maps[key], atol=1e-4)
