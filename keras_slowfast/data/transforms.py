@@ -159,6 +159,20 @@ def normalize(frames, convention=None):
     return clip
 
 
+def denormalize(clip, convention=None):
+    """The inverse of :func:`normalize`: normalized clip -> uint8 RGB frames.
+
+    For pictures of what a model saw (heat maps, TensorBoard images).
+    """
+    convention = check_input_convention(convention)
+    mean = np.asarray(convention["mean"], np.float32)
+    std = np.asarray(convention["std"], np.float32)
+    frames = np.asarray(clip, np.float32) * std + mean
+    if convention["channel_order"] == "bgr":
+        frames = frames[..., ::-1]
+    return np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8)
+
+
 def train_transform(frames, *, short_side_range, crop_size, flip, rng):
     """Training augmentation: short-side jitter, random crop, random flip."""
     frames = random_short_side_scale(frames, *short_side_range, rng)

@@ -15,6 +15,7 @@ from keras_slowfast.evaluation.metrics import (
     multilabel_report,
     per_class_report,
     plot_confusion_matrix,
+    plot_per_class,
     top_k_accuracy,
     write_report_csv,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "multilabel_report",
     "per_class_report",
     "plot_confusion_matrix",
+    "plot_per_class",
     "top_k_accuracy",
     "voc_average_precision",
     "write_report_csv",

@@ -129,7 +129,7 @@ def confusion_matrix(labels, predictions, num_classes):
     return matrix
 
 
-def plot_confusion_matrix(matrix, path, class_names=None, cell_size=None):
+def plot_confusion_matrix(matrix, path=None, class_names=None, cell_size=None):
     """Writes a confusion matrix as a PNG heat map, drawn with OpenCV.
 
     Rows are true classes, columns predictions; each row is normalized to its
@@ -140,7 +140,7 @@ def plot_confusion_matrix(matrix, path, class_names=None, cell_size=None):
 
     Args:
         matrix: int array ``(C, C)`` from :func:`confusion_matrix`.
-        path: str. Output ``.png`` file.
+        path: str or None. Output ``.png`` file; None only returns the image.
         class_names: list of C strings, or None for indices.
         cell_size: int or None. Pixels per cell (None picks one from C).
 
@@ -219,10 +219,84 @@ def plot_confusion_matrix(matrix, path, class_names=None, cell_size=None):
         1,
         cv2.LINE_AA,
     )
+    if path is not None:
+        _write_png(path, image)
+    return image
+
+
+def _write_png(path, image):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     if not cv2.imwrite(str(path), image):
         raise ValueError(f"{path}: could not write the PNG (is the extension .png?)")
+
+
+def plot_per_class(values, path=None, class_names=None, title="per-class accuracy"):
+    """Draws one horizontal bar per class (values in [0, 1]) with OpenCV.
+
+    Args:
+        values: float array ``(C,)`` in [0, 1] (accuracy, AP); NaN draws no
+            bar and prints "n/a" (a class without examples).
+        path: str or None. Output ``.png`` file; None only returns the image.
+        class_names: list of C strings, or None for indices.
+        title: str. Written above the bars.
+
+    Returns:
+        The image as a uint8 BGR array.
+    """
+    values = np.asarray(values, np.float64).reshape(-1)
+    names = [str(n) for n in (class_names or range(len(values)))]
+    if len(names) != len(values):
+        raise ValueError(f"class_names has {len(names)} names for {len(values)} values")
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.4
+    row = 16 if len(values) <= 60 else 4
+    label_width = (
+        max(cv2.getTextSize(n, font, scale, 1)[0][0] for n in names) + 10
+        if row >= 12
+        else 0
+    )
+    bar_width = 300
+    image = np.full(
+        (30 + row * len(values) + 10, label_width + bar_width + 60, 3), 255, np.uint8
+    )
+    cv2.putText(image, title, (5, 18), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    colours = cv2.applyColorMap(
+        (np.nan_to_num(values).clip(0, 1) * 255).astype(np.uint8)[:, None],
+        cv2.COLORMAP_VIRIDIS,
+    )
+    for k, value in enumerate(values):
+        y = 30 + k * row
+        if row >= 12:
+            cv2.putText(
+                image,
+                names[k],
+                (5, y + row - 4),
+                font,
+                scale,
+                (0, 0, 0),
+                1,
+                cv2.LINE_AA,
+            )
+        if np.isnan(value):
+            text = "n/a"
+        else:
+            end = label_width + int(round(bar_width * min(max(value, 0.0), 1.0)))
+            colour = tuple(int(c) for c in colours[k, 0])
+            cv2.rectangle(image, (label_width, y + 1), (end, y + row - 2), colour, -1)
+            text = f"{value:.0%}"
+        if row >= 12:
+            cv2.putText(
+                image,
+                text,
+                (label_width + bar_width + 5, y + row - 4),
+                font,
+                scale,
+                (0, 0, 0),
+                1,
+                cv2.LINE_AA,
+            )
+    if path is not None:
+        _write_png(path, image)
     return image
 
 

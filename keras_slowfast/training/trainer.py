@@ -27,6 +27,7 @@ import tensorflow as tf
 from keras_slowfast.models import factories
 from keras_slowfast.models.slowfast import SlowFastNet
 from keras_slowfast.training import distribute
+from keras_slowfast.training.image_summaries import ImageSummaries
 from keras_slowfast.training.recipe import (
     TrainingRecipe,
     build_loss,
@@ -37,7 +38,15 @@ from keras_slowfast.training.recipe import (
 
 logger = logging.getLogger("keras_slowfast")
 
-CONFIG_SECTIONS = ("model", "data", "training", "output_dir", "distribution", "seed")
+CONFIG_SECTIONS = (
+    "model",
+    "data",
+    "training",
+    "output_dir",
+    "distribution",
+    "seed",
+    "tensorboard_images",
+)
 FACTORIES = {
     "SlowFast": factories.SlowFast,
     "SlowFastR50": factories.SlowFastR50,
@@ -87,6 +96,12 @@ def check_config(config, source="config"):
         if not isinstance(config.get(section), dict):
             raise ValueError(f"{source}: section {section!r} (a mapping) is required")
     TrainingRecipe.from_dict(config.get("training", {}))
+    images = config.get("tensorboard_images", 0)
+    if isinstance(images, bool) or not isinstance(images, int) or images < 0:
+        raise ValueError(
+            f"{source}: tensorboard_images={images!r} must be an integer >= 0 "
+            "(validation clips shown with heat maps each epoch)"
+        )
     return config
 
 
@@ -209,6 +224,8 @@ def train(
     checkpoints=True,
     tensorboard=True,
     backup=True,
+    image_summaries=0,
+    class_names=None,
     verbose="auto",
 ):
     """Trains a model with the reference recipe; returns the Keras ``History``.
@@ -234,6 +251,12 @@ def train(
             corrupt videos); defaults to ``steps_per_epoch``.
         callbacks: extra Keras callbacks.
         checkpoints, tensorboard, backup: bool. Which file callbacks to add.
+        image_summaries: int. With ``tensorboard``, ``output_dir`` and
+            validation data: each epoch, TensorBoard images (``logs/images``)
+            of this many validation clips' Grad-CAM heat maps, the confusion
+            matrix and per-class accuracy (or AP); 0 writes none. See
+            :class:`~keras_slowfast.training.image_summaries.ImageSummaries`.
+        class_names: list of str or None. Names in those images.
         verbose: Keras verbosity (progress bars by default).
 
     Returns:
@@ -294,6 +317,16 @@ def train(
             all_callbacks.append(
                 keras.callbacks.TensorBoard(os.path.join(write_dir, "logs"))
             )
+            if image_summaries and validation_data is not None and chief:
+                all_callbacks.append(
+                    ImageSummaries(
+                        os.path.join(write_dir, "logs", "images"),
+                        validation_data,
+                        num_clips=image_summaries,
+                        class_names=class_names,
+                        multi_label=recipe.multi_label,
+                    )
+                )
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # Keras 3 fit() first reduces one nested (clip, label) batch with
         # strategy.reduce to build the model symbolically; the multi-worker
@@ -447,6 +480,8 @@ def train_from_config(config, verbose="auto"):
             output_dir=output_dir,
             strategy=strategy,
             schedule_steps_per_epoch=steps,
+            image_summaries=config.get("tensorboard_images", 0),
+            class_names=class_names,
             verbose=verbose,
         )
     finally:
