@@ -12,6 +12,7 @@ EXAMPLES = [
     "finetune_checkpoint.py",
     "charades_multilabel.py",
     "hyperparameter_search.py",
+    "explain_motion.py",
 ]
 
 
