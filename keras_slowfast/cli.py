@@ -8,6 +8,7 @@ so building the parser and ``--help`` stay fast.
 
 import argparse
 import importlib
+import logging
 import sys
 
 # command name -> module under keras_slowfast.commands
@@ -48,8 +49,19 @@ def build_parser():
     return parser
 
 
+def _show_info_messages():
+    """The package's INFO messages (resuming, scaled defaults) on stderr."""
+    logger = logging.getLogger("keras_slowfast")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv=None):
     """Runs one command; returns its exit code (2 for a user error)."""
+    _show_info_messages()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -1,5 +1,7 @@
 """``train``: run a training job described by a YAML or JSON config."""
 
+import sys
+
 HELP = "Train a SlowFast model from a YAML/JSON config (reference recipe defaults)."
 
 
@@ -20,9 +22,16 @@ def run(args):
     if args.epochs:
         training = dict(config.get("training", {}))
         training["epochs"] = args.epochs
-        training["warmup_epochs"] = min(training.get("warmup_epochs", 34), args.epochs)
+        if "warmup_epochs" in training:  # unset, it scales with epochs
+            training["warmup_epochs"] = min(training["warmup_epochs"], args.epochs)
         config["training"] = training
-    _, history, results = trainer.train_from_config(config)
+    from keras_slowfast.training.resume import TrainingInterrupted
+
+    try:
+        _, history, results = trainer.train_from_config(config)
+    except TrainingInterrupted as stop:
+        print(f"stopped: {stop}", file=sys.stderr)
+        return stop.exit_code
     print(
         f"trained {len(history.history['loss'])} epochs; final loss "
         f"{history.history['loss'][-1]:.4f}"

@@ -490,6 +490,25 @@ class VideoClipDataset:
         prefetch = self.config.prefetch
         return dataset.prefetch(tf.data.AUTOTUNE if prefetch == -1 else prefetch)
 
+    def epoch_order(self, epoch, seed, input_context=None):
+        """Video indices and clip seeds of training epoch ``epoch``, in order.
+
+        A function of ``(seed, epoch)`` and the shard only (not of earlier
+        epochs or of this process's history), so a resumed run repeats it.
+
+        Returns:
+            ``(indices, clip_seeds)``: int64 arrays of this shard's videos.
+        """
+        indices = np.arange(len(self.paths))
+        if input_context is not None:
+            indices = indices[
+                input_context.input_pipeline_id :: input_context.num_input_pipelines
+            ]
+        rng = np.random.default_rng([int(seed), int(epoch)])
+        order = rng.permutation(indices).astype(np.int64)
+        clip_seeds = rng.integers(0, 2**63 - 1, size=len(order), dtype=np.int64)
+        return order, clip_seeds
+
     def build(
         self,
         training,
@@ -498,6 +517,9 @@ class VideoClipDataset:
         input_context=None,
         repeat=False,
         drop_remainder=None,
+        epoch=None,
+        seed=None,
+        skip_batches=0,
     ):
         """The ``tf.data.Dataset`` of ``(clip, target)`` pairs.
 
@@ -515,10 +537,27 @@ class VideoClipDataset:
                 videos by input pipeline.
             repeat: bool. Repeat forever (new clips and augmentations each pass).
             drop_remainder: bool or None. Defaults to ``training``.
+            epoch: int or None. Training only: build exactly this epoch, in
+                the order and with the clip seeds of :meth:`epoch_order`
+                (instead of a shuffle buffer and a random stream), so that a
+                resumed run sees the same clips.
+            seed: int or None. With ``epoch``: the run's data seed (default
+                ``config.seed``, else 0).
+            skip_batches: int. With ``epoch``: leave out the first batches
+                (those a resumed run has trained on). The rule is exact in
+                video positions: ``skip_batches * batch_size`` videos of the
+                epoch's order (per replica), so if one of them was
+                undecodable the resumed epoch is one clip off.
         """
         config = self.config
         drop_remainder = training if drop_remainder is None else drop_remainder
         targets = tf.constant(self.targets)
+        if epoch is not None:
+            if not training or repeat:
+                raise ValueError("epoch= builds one training epoch (no repeat)")
+            return self._build_epoch(
+                batch_size, input_context, drop_remainder, epoch, seed, skip_batches
+            )
         dataset = self._video_indices(input_context)
         if training:
             dataset = dataset.shuffle(
@@ -528,48 +567,71 @@ class VideoClipDataset:
             )
         if repeat:
             dataset = dataset.repeat()
-        size = config.train_crop_size if training else config.eval_crop_size
-        clip_shape = (config.num_frames, size, size, 3)
         if training:
             seeds = tf.data.Dataset.random(
                 seed=config.seed, rerandomize_each_iteration=True
             )
-            dataset = tf.data.Dataset.zip(dataset, seeds)
-
-            def load(index, seed):
-                clip, ok = tf.numpy_function(
-                    self._train_clip, [index, seed], (tf.float32, tf.bool)
-                )
-                clip = tf.ensure_shape(clip, clip_shape)
-                return clip, tf.gather(targets, index), ok
-
-        else:
-            num_clips = config.num_clips
-            dataset = dataset.flat_map(
-                lambda index: tf.data.Dataset.range(num_clips).map(
-                    lambda clip_index: (index, clip_index)
-                )
+            dataset = self._train_map(tf.data.Dataset.zip(dataset, seeds))
+            return self._finish(dataset, batch_size, input_context, drop_remainder)
+        size = config.eval_crop_size
+        clip_shape = (config.num_frames, size, size, 3)
+        num_clips = config.num_clips
+        dataset = dataset.flat_map(
+            lambda index: tf.data.Dataset.range(num_clips).map(
+                lambda clip_index: (index, clip_index)
             )
+        )
 
-            def load(index, clip_index):
-                views, ok = tf.numpy_function(
-                    self._eval_views, [index, clip_index], (tf.float32, tf.bool)
-                )
-                views = tf.ensure_shape(views, (config.num_crops, *clip_shape))
-                return views, tf.gather(targets, index), ok
+        def load(index, clip_index):
+            views, ok = tf.numpy_function(
+                self._eval_views, [index, clip_index], (tf.float32, tf.bool)
+            )
+            views = tf.ensure_shape(views, (config.num_crops, *clip_shape))
+            return views, tf.gather(targets, index), ok
+
+        dataset = dataset.map(
+            load, num_parallel_calls=self._parallel(), deterministic=True
+        )
+        dataset = dataset.filter(lambda views, target, ok: ok)
+        dataset = dataset.flat_map(
+            lambda views, target, ok: tf.data.Dataset.from_tensor_slices(
+                (views, tf.repeat(target[None], tf.shape(views)[0], axis=0))
+            )
+        )
+        return self._finish(dataset, batch_size, input_context, drop_remainder)
+
+    def _train_map(self, dataset):
+        """``(index, clip seed)`` -> ``(clip, target)``, undecodable ones dropped."""
+        config = self.config
+        targets = tf.constant(self.targets)
+        size = config.train_crop_size
+        clip_shape = (config.num_frames, size, size, 3)
+
+        def load(index, seed):
+            clip, ok = tf.numpy_function(
+                self._train_clip, [index, seed], (tf.float32, tf.bool)
+            )
+            clip = tf.ensure_shape(clip, clip_shape)
+            return clip, tf.gather(targets, index), ok
 
         dataset = dataset.map(
             load, num_parallel_calls=self._parallel(), deterministic=True
         )
         dataset = dataset.filter(lambda clip, target, ok: ok)
-        if training:
-            dataset = dataset.map(lambda clip, target, ok: (clip, target))
-        else:
-            dataset = dataset.flat_map(
-                lambda views, target, ok: tf.data.Dataset.from_tensor_slices(
-                    (views, tf.repeat(target[None], tf.shape(views)[0], axis=0))
-                )
-            )
+        return dataset.map(lambda clip, target, ok: (clip, target))
+
+    def _build_epoch(
+        self, batch_size, input_context, drop_remainder, epoch, seed, skip_batches
+    ):
+        if seed is None:
+            seed = self.config.seed if self.config.seed is not None else 0
+        order, clip_seeds = self.epoch_order(epoch, seed, input_context)
+        per_replica = batch_size or 1
+        if input_context is not None and batch_size is not None:
+            per_replica = input_context.get_per_replica_batch_size(batch_size)
+        skip = int(skip_batches) * per_replica
+        dataset = tf.data.Dataset.from_tensor_slices((order[skip:], clip_seeds[skip:]))
+        dataset = self._train_map(dataset)
         return self._finish(dataset, batch_size, input_context, drop_remainder)
 
     def build_views(self, batch_size=None, *, input_context=None):

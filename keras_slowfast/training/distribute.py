@@ -9,8 +9,9 @@
 * Batch statistics are per replica by default; ``synchronize_batch_norm``
   switches every BatchNormalization layer of a model to statistics over the
   global batch (worth it when the per-replica batch is small).
-* ``train()`` adds ``keras.callbacks.BackupAndRestore``: start the killed job
-  again with the same ``output_dir`` and it continues from the last epoch.
+* ``train()`` backs the run up (``training/resume.py``): start the killed
+  job again with the same ``output_dir`` on every worker and each restores
+  the same step (multi-worker runs back up by steps and at epoch ends).
 """
 
 import json

@@ -7,11 +7,46 @@ and flips for training; uniform clips and crops for validation). Unreadable
 videos are skipped with one warning each and counted by the pipeline.
 """
 
+import numpy as np
+
 from keras_slowfast.data import datasets
+
+
+class VideoEpochs:
+    """The training videos of a folder tree, one epoch at a time.
+
+    ``dataset(epoch, skip_batches)`` is ``VideoClipDataset.build(True, ...,
+    epoch=epoch, seed=self.seed, skip_batches=skip_batches)``: each epoch's
+    order and clip augmentations come from ``(seed, epoch)``, so ``train``
+    can resume an epoch at the batch it reached. ``seed`` is the config's
+    ``seed``, or a random one that the run's backup keeps.
+    """
+
+    def __init__(self, source, batch_size, input_context=None):
+        self.source = source
+        self.batch_size = int(batch_size)
+        self.input_context = input_context
+        seed = source.config.seed
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))
+        self.seed = int(seed)
+
+    def dataset(self, epoch, skip_batches=0):
+        return self.source.build(
+            True,
+            self.batch_size,
+            input_context=self.input_context,
+            epoch=epoch,
+            seed=self.seed,
+            skip_batches=skip_batches,
+        )
 
 
 def folder_datasets(config, batch_size, input_context=None):
     """``(train, validation, class_names, steps)`` for ``data: {type: folder}``.
+
+    ``train`` is a :class:`VideoEpochs` (what ``train`` takes to resume
+    mid-epoch); ``train.dataset(epoch)`` is that epoch's ``tf.data.Dataset``.
 
     Keys: ``train`` (folder), ``validation`` (folder or None), ``crop_size``
     (sets both crop sizes) and any ``VideoDataConfig`` field (``num_frames``,
@@ -34,7 +69,7 @@ def folder_datasets(config, batch_size, input_context=None):
     except TypeError as error:
         raise ValueError(f"data section: {error}") from None
     train_source = datasets.VideoClipDataset.from_folder(train_root, config=data_config)
-    train = train_source.build(True, batch_size, input_context=input_context)
+    train = VideoEpochs(train_source, batch_size, input_context=input_context)
     validation = None
     if validation_root:
         validation_source = datasets.VideoClipDataset.from_folder(

@@ -10,12 +10,18 @@ multi-label data such as Charades).
 """
 
 import dataclasses
+import logging
 import math
 
 import keras
 import tensorflow as tf
 
 from keras_slowfast.layers.utils import register
+
+# PySlowFast SLOWFAST_8x8_R50: SOLVER.MAX_EPOCH 196, SOLVER.WARMUP_EPOCHS 34.
+REFERENCE_EPOCHS = 196
+REFERENCE_WARMUP_EPOCHS = 34
+logger = logging.getLogger("keras_slowfast")
 
 
 @dataclasses.dataclass
@@ -27,7 +33,10 @@ class TrainingRecipe:
 
     Attributes:
         epochs: int. Length of the run (the cosine reaches its end here).
-        warmup_epochs: float. Linear warm-up length (PySlowFast: 34 of 196).
+        warmup_epochs: float or None. Linear warm-up length. None (default)
+            takes the reference's share of the run: PySlowFast warms up for
+            34 of 196 epochs, so ``epochs * 34 / 196`` (34 for 196 epochs,
+            about 1 for 6), and logs the value.
         batch_size: int. Global batch size (all replicas together).
         base_learning_rate: float. Peak learning rate for ``reference_batch_size``.
         warmup_start_learning_rate: float. Warm-up start, for the same batch.
@@ -47,7 +56,7 @@ class TrainingRecipe:
     """
 
     epochs: int = 196
-    warmup_epochs: float = 34.0
+    warmup_epochs: float | None = None
     batch_size: int = 64
     base_learning_rate: float = 0.1
     warmup_start_learning_rate: float = 0.01
@@ -67,6 +76,19 @@ class TrainingRecipe:
             if int(value) != value or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
             setattr(self, name, int(value))
+        if self.warmup_epochs is None:
+            self.warmup_epochs = round(
+                self.epochs * REFERENCE_WARMUP_EPOCHS / REFERENCE_EPOCHS, 3
+            )
+            if self.epochs != REFERENCE_EPOCHS:
+                logger.info(
+                    "warmup_epochs not set: %s, the reference's %d of %d epochs "
+                    "scaled to epochs=%d",
+                    self.warmup_epochs,
+                    REFERENCE_WARMUP_EPOCHS,
+                    REFERENCE_EPOCHS,
+                    self.epochs,
+                )
         if not 0 <= self.warmup_epochs <= self.epochs:
             raise ValueError(
                 f"warmup_epochs={self.warmup_epochs} must be in "

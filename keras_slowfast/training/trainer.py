@@ -11,11 +11,13 @@ A run is described by a dict (or a YAML / JSON file) with four sections::
 
 ``train_from_config(config)`` builds everything (inside the distribution
 strategy's scope) and calls :func:`train`, which compiles the model with the
-reference recipe and fits it with ModelCheckpoint, TensorBoard and
-BackupAndRestore, so a killed job started again with the same output folder
-resumes at the epoch it reached.
+reference recipe and fits it with ModelCheckpoint, TensorBoard and a
+``resume.Backup``, so a killed job started again with the same output folder
+resumes at the step of its last backup, on the same trajectory.
 """
 
+import dataclasses
+import inspect
 import json
 import logging
 import os
@@ -26,7 +28,7 @@ import tensorflow as tf
 
 from keras_slowfast.models import factories
 from keras_slowfast.models.slowfast import SlowFastNet
-from keras_slowfast.training import distribute
+from keras_slowfast.training import distribute, resume
 from keras_slowfast.training.image_summaries import ImageSummaries
 from keras_slowfast.training.recipe import (
     TrainingRecipe,
@@ -46,7 +48,9 @@ CONFIG_SECTIONS = (
     "distribution",
     "seed",
     "tensorboard_images",
+    "backup",
 )
+BACKUP_KEYS = ("every_steps", "every_minutes")
 FACTORIES = {
     "SlowFast": factories.SlowFast,
     "SlowFastR50": factories.SlowFastR50,
@@ -81,20 +85,84 @@ def load_config(path):
     return check_config(config, source=path)
 
 
+MODEL_FORMS = ("preset", "factory", "path", "finetune_from", "freeze_backbone")
+MODEL_ARGUMENTS = ("name", "dtype")
+DISTRIBUTION_KEYS = ("strategy", "devices", "sync_batch_norm")
+
+
+def _keyword_names(function):
+    return {
+        name
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+        and name != "self"
+    }
+
+
+def _check_keys(section, given, valid):
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"{section}: unknown key{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)}; valid keys: {', '.join(sorted(valid))}"
+        )
+
+
+def _check_model_section(model, source):
+    valid = _keyword_names(SlowFastNet.__init__) | set(MODEL_FORMS + MODEL_ARGUMENTS)
+    if "factory" in model and model["factory"] in FACTORIES:
+        valid |= _keyword_names(FACTORIES[model["factory"]])
+    _check_keys(f"{source}: model", model, valid)
+    for key in ("path", "finetune_from"):
+        if key in model and not os.path.isfile(str(model[key])):
+            raise FileNotFoundError(
+                f"{source}: model.{key} {model[key]}: file not found"
+            )
+
+
+def _check_data_section(data, source):
+    from keras_slowfast.data import datasets, synthetic
+
+    kind = data.get("type", "synthetic")
+    if kind == "synthetic":
+        valid = _keyword_names(synthetic.make_motion_dataset) - {"normalize"}
+        valid |= {"type", "num_clips", "num_validation_clips"}
+    elif kind == "folder":
+        valid = {f.name for f in dataclasses.fields(datasets.VideoDataConfig)}
+        valid |= {"type", "train", "validation", "crop_size"}
+        for key in ("train", "validation"):
+            if data.get(key) and not os.path.isdir(str(data[key])):
+                raise FileNotFoundError(
+                    f"{source}: data.{key} {data[key]}: folder not found"
+                )
+    else:
+        raise ValueError(
+            f"{source}: data.type={kind!r} must be 'synthetic' or 'folder'"
+        )
+    _check_keys(f"{source}: data ({kind})", data, valid)
+
+
 def check_config(config, source="config"):
-    """Checks the sections of a run config; returns it."""
+    """Checks a run config before anything runs; returns it.
+
+    Unknown sections and keys are errors naming them and the valid ones, and
+    every path (model files, data folders) must exist, so a typo stops the
+    job at once rather than after hours of training.
+    """
     if not isinstance(config, dict):
         raise ValueError(
             f"{source}: expected a mapping of sections, got {type(config)}"
         )
-    unknown = sorted(set(config) - set(CONFIG_SECTIONS))
-    if unknown:
-        raise ValueError(
-            f"{source}: unknown sections {unknown}; expected {list(CONFIG_SECTIONS)}"
-        )
+    _check_keys(source, config, CONFIG_SECTIONS)
     for section in ("model", "data"):
         if not isinstance(config.get(section), dict):
             raise ValueError(f"{source}: section {section!r} (a mapping) is required")
+    _check_model_section(config["model"], source)
+    _check_data_section(config["data"], source)
+    _check_keys(
+        f"{source}: distribution", config.get("distribution") or {}, DISTRIBUTION_KEYS
+    )
+    _check_keys(f"{source}: backup", config.get("backup") or {}, BACKUP_KEYS)
     TrainingRecipe.from_dict(config.get("training", {}))
     images = config.get("tensorboard_images", 0)
     if isinstance(images, bool) or not isinstance(images, int) or images < 0:
@@ -182,8 +250,8 @@ def _steps_per_epoch(data, batch_size):
     return max(1, -(-len(x) // batch_size))
 
 
-def _as_dataset(data, batch_size, shuffle, seed=0):
-    """(x, y) arrays -> batched tf.data.Dataset; datasets pass through."""
+def _as_dataset(data, batch_size):
+    """(x, y) arrays -> batched tf.data.Dataset in order; datasets pass through."""
     if isinstance(data, tf.data.Dataset):
         return data
     if not isinstance(data, (tuple, list)) or len(data) != 2:
@@ -191,10 +259,7 @@ def _as_dataset(data, batch_size, shuffle, seed=0):
     x, y = data
     if len(x) != len(y):
         raise ValueError(f"data has {len(x)} clips but {len(y)} labels")
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
 
 def compile_model(model, recipe, steps_per_epoch):
@@ -208,6 +273,22 @@ def compile_model(model, recipe, steps_per_epoch):
         metrics=build_metrics(recipe, getattr(model, "num_classes", None)),
     )
     return model
+
+
+def _epoch_source(data, batch_size, seed):
+    """Training data as an object whose ``dataset(epoch, skip)`` is one epoch."""
+    if hasattr(data, "dataset") and not isinstance(data, tf.data.Dataset):
+        return data  # e.g. VideoEpochs from a folder config
+    if isinstance(data, tf.data.Dataset):
+        return resume.DatasetEpochs(data)
+    if callable(data):
+        return resume.FunctionEpochs(data)
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError(
+            "train_data must be a tf.data.Dataset, an (x, y) pair of arrays or a "
+            "function epoch -> dataset"
+        )
+    return resume.ArrayEpochs(*data, batch_size=batch_size, seed=seed)
 
 
 def train(
@@ -224,24 +305,41 @@ def train(
     checkpoints=True,
     tensorboard=True,
     backup=True,
+    backup_every_steps=None,
+    backup_every_minutes=10.0,
     image_summaries=0,
     class_names=None,
+    seed=0,
     verbose="auto",
 ):
     """Trains a model with the reference recipe; returns the Keras ``History``.
+
+    With an ``output_dir``, training survives preemption: the whole state is
+    backed up during epochs (``backup_every_steps``, ``backup_every_minutes``,
+    at each epoch's end, and on SIGTERM/SIGINT, after which
+    :class:`~keras_slowfast.training.resume.TrainingInterrupted` is raised),
+    and the same call with the same ``output_dir`` continues at the step it
+    reached, on the same trajectory (same batches, learning rate, optimizer
+    slots, dropout state, metric accumulators; see ``training/resume.py``).
+    A finished run called again returns its history without training.
 
     Args:
         model: a ``keras.Model``, or a function of no arguments returning one.
             With a ``strategy``, pass the function: the model must be created
             inside the strategy's scope, which this call opens.
-        train_data: ``tf.data.Dataset`` of batched ``(clip, target)`` pairs, or
-            an ``(x, y)`` pair of arrays (batched with ``recipe.batch_size``).
-        validation_data: the same forms, or None.
+        train_data: an ``(x, y)`` pair of arrays (batched with
+            ``recipe.batch_size`` in a per-epoch order drawn from ``(seed,
+            epoch)``), a ``VideoEpochs`` (a folder config's training data), a
+            function ``epoch -> tf.data.Dataset``, or a ``tf.data.Dataset`` of
+            batched ``(clip, target)`` pairs (a mid-epoch resume skips the
+            batches done in a fresh pass of it: exact only if its order does
+            not depend on earlier passes).
+        validation_data: ``(x, y)`` arrays or a dataset, or None.
         recipe: ``TrainingRecipe`` or dict of its fields (defaults: reference).
         output_dir: str or None. Receives ``checkpoints/`` (ModelCheckpoint:
             ``last.keras`` every epoch and ``best.keras`` on validation),
-            ``logs/`` (TensorBoard), ``backup/`` (BackupAndRestore) and
-            ``recipe.json``. Without it no files are written.
+            ``logs/`` (TensorBoard), ``backup/`` (the resumable state) and
+            ``recipe.json``. Without it no files are written and nothing resumes.
         steps_per_epoch: int or None. Needed for datasets of unknown length;
             converts the recipe's epochs to schedule steps.
         strategy: ``tf.distribute.Strategy`` or None.
@@ -251,40 +349,40 @@ def train(
             corrupt videos); defaults to ``steps_per_epoch``.
         callbacks: extra Keras callbacks.
         checkpoints, tensorboard, backup: bool. Which file callbacks to add.
+        backup_every_steps: int or None. Also back up every this many steps.
+        backup_every_minutes: float or None. Back up when this much time has
+            passed since the last backup (default 10: a preemption loses at
+            most about 10 minutes). Multi-worker runs back up by steps only
+            (each worker must save at the same steps).
         image_summaries: int. With ``tensorboard``, ``output_dir`` and
             validation data: each epoch, TensorBoard images (``logs/images``)
             of this many validation clips' Grad-CAM heat maps, the confusion
             matrix and per-class accuracy (or AP); 0 writes none. See
             :class:`~keras_slowfast.training.image_summaries.ImageSummaries`.
         class_names: list of str or None. Names in those images.
+        seed: int. Order seed of ``(x, y)`` training arrays.
         verbose: Keras verbosity (progress bars by default).
 
     Returns:
-        ``keras.callbacks.History``; the trained model is ``history.model``.
+        ``keras.callbacks.History`` of all epochs (those before a resume
+        included); the trained model is ``history.model``.
+
+    Raises:
+        TrainingInterrupted: a SIGTERM or SIGINT arrived; the state is saved.
     """
     if recipe is None:
         recipe = TrainingRecipe()
     elif isinstance(recipe, dict):
         recipe = TrainingRecipe.from_dict(recipe)
     strategy = strategy or tf.distribute.get_strategy()
-    train_dataset = _as_dataset(train_data, recipe.batch_size, shuffle=True)
-    if validation_data is not None:
-        validation_data = _as_dataset(validation_data, recipe.batch_size, shuffle=False)
-    steps = (
-        schedule_steps_per_epoch
-        or steps_per_epoch
-        or _steps_per_epoch(train_dataset, recipe.batch_size)
-    )
-    with strategy.scope():
-        if not isinstance(model, keras.Model):
-            if not callable(model):
-                raise ValueError(
-                    "model must be a keras.Model or a function returning one"
-                )
-            model = model()
-        compile_model(model, recipe, steps)
+    if validation_data is not None and not isinstance(validation_data, tf.data.Dataset):
+        validation_data = _as_dataset(validation_data, recipe.batch_size)
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
     all_callbacks = list(callbacks)
+    backup_callback = None
+    start_epoch, start_step, past_history, data_seed = 0, 0, {}, None
+    best_checkpoints = []
     if output_dir:
         chief = distribute.is_chief(strategy)
         # Non-chief workers write to a private folder so files never collide.
@@ -293,12 +391,6 @@ def train(
         if chief:
             with open(os.path.join(output_dir, "recipe.json"), "w") as handle:
                 json.dump(recipe.to_dict(), handle, indent=2)
-        if backup:
-            # Keras 3's BackupAndRestore is not multi-worker aware: each worker
-            # keeps its own copy (identical, the replicas stay in sync).
-            all_callbacks.append(
-                keras.callbacks.BackupAndRestore(os.path.join(write_dir, "backup"))
-            )
         if checkpoints:
             folder = os.path.join(write_dir, "checkpoints")
             os.makedirs(folder, exist_ok=True)
@@ -306,13 +398,14 @@ def train(
                 keras.callbacks.ModelCheckpoint(os.path.join(folder, "last.keras"))
             )
             if validation_data is not None:
-                all_callbacks.append(
+                best_checkpoints.append(
                     keras.callbacks.ModelCheckpoint(
                         os.path.join(folder, "best.keras"),
                         monitor="val_loss",
                         save_best_only=True,
                     )
                 )
+                all_callbacks.extend(best_checkpoints)
         if tensorboard:
             all_callbacks.append(
                 keras.callbacks.TensorBoard(os.path.join(write_dir, "logs"))
@@ -327,7 +420,58 @@ def train(
                         multi_label=recipe.multi_label,
                     )
                 )
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        if backup:
+            if multi_worker and backup_every_minutes:
+                logger.info(
+                    "multi-worker run: backing up every %s steps and at epoch "
+                    "ends, not by time (workers must save at the same steps)",
+                    backup_every_steps,
+                )
+                backup_every_minutes = None
+            # Last, so it sees the checkpoints' updated best values.
+            backup_callback = resume.Backup(
+                os.path.join(write_dir, "backup"),
+                every_steps=backup_every_steps,
+                every_minutes=backup_every_minutes,
+                checkpoints=best_checkpoints,
+            )
+            start_epoch, start_step, past_history, data_seed = (
+                backup_callback.load_position()
+            )
+            all_callbacks.append(backup_callback)
+
+    source = _epoch_source(
+        train_data, recipe.batch_size, seed if data_seed is None else data_seed
+    )
+    if backup_callback is not None:
+        backup_callback.data_seed = getattr(source, "seed", None)
+    steps = (
+        schedule_steps_per_epoch
+        or steps_per_epoch
+        or getattr(source, "steps_per_epoch", None)
+        or _steps_per_epoch(source.dataset(0), recipe.batch_size)
+    )
+    with strategy.scope():
+        if not isinstance(model, keras.Model):
+            if not callable(model):
+                raise ValueError(
+                    "model must be a keras.Model or a function returning one"
+                )
+            model = model()
+        compile_model(model, recipe, steps)
+        if backup_callback is not None and backup_callback.exists():
+            backup_callback.restore(model)
+            if start_epoch >= recipe.epochs:
+                logger.info("%s: this run had finished; nothing to train", output_dir)
+            else:
+                logger.info(
+                    "resuming from %s at epoch %d, step %d",
+                    backup_callback.backup_dir,
+                    start_epoch + 1,
+                    start_step,
+                )
+
+    if multi_worker:
         # Keras 3 fit() first reduces one nested (clip, label) batch with
         # strategy.reduce to build the model symbolically; the multi-worker
         # strategy rejects nested values. The model is built and compiled
@@ -336,16 +480,30 @@ def train(
         model._distribute_strategy = None
         model.jit_compile = False
         distribute.patch_keras_multi_worker_logs()
-    with strategy.scope():
-        return model.fit(
-            train_dataset,
-            validation_data=validation_data,
-            epochs=recipe.epochs,
-            steps_per_epoch=steps_per_epoch,
-            callbacks=all_callbacks,
-            verbose=verbose,
-            shuffle=False,  # datasets are shuffled when they are built
-        )
+    history = keras.callbacks.History()
+    history.set_model(model)
+    history.history = {name: list(values) for name, values in past_history.items()}
+    history.epoch = list(range(start_epoch))
+    # One fit() per epoch: a resumed epoch starts at its step, and every
+    # epoch's batches come from (seed, epoch) alone.
+    for epoch in range(start_epoch, recipe.epochs):
+        skip = start_step if epoch == start_epoch else 0
+        epoch_steps = None if steps_per_epoch is None else steps_per_epoch - skip
+        with strategy.scope():
+            result = model.fit(
+                source.dataset(epoch, skip),
+                validation_data=validation_data,
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                steps_per_epoch=epoch_steps,
+                callbacks=all_callbacks,
+                verbose=verbose,
+                shuffle=False,  # the epoch's order is already drawn
+            )
+        for name, values in result.history.items():
+            history.history.setdefault(name, []).extend(values)
+        history.epoch.append(epoch)
+    return history
 
 
 def predict_scores(model, data, verbose="auto"):
@@ -442,8 +600,16 @@ def build_datasets(data_config, recipe, input_context=None):
     raise ValueError(f"data.type={kind!r} must be 'synthetic' or 'folder'")
 
 
-def train_from_config(config, verbose="auto"):
+def train_from_config(config, verbose="auto", callbacks=()):
     """Runs a whole training job described by a config dict or file path.
+
+    Started again with the same ``output_dir`` after a kill or a SIGTERM, it
+    resumes at the step it reached (see :func:`train`).
+
+    Args:
+        config: dict or path of a YAML / JSON file (see the module docstring).
+        verbose: Keras verbosity.
+        callbacks: extra Keras callbacks for ``fit``.
 
     Returns:
         ``(model, history, results)``: ``results`` is :func:`evaluate` on the
@@ -471,6 +637,7 @@ def train_from_config(config, verbose="auto"):
         return model
 
     output_dir = config.get("output_dir")
+    backup_config = config.get("backup") or {}
     try:
         history = train(
             make_model,
@@ -482,6 +649,10 @@ def train_from_config(config, verbose="auto"):
             schedule_steps_per_epoch=steps,
             image_summaries=config.get("tensorboard_images", 0),
             class_names=class_names,
+            seed=int(config.get("seed", 0)),
+            backup_every_steps=backup_config.get("every_steps"),
+            backup_every_minutes=backup_config.get("every_minutes", 10.0),
+            callbacks=callbacks,
             verbose=verbose,
         )
     finally:

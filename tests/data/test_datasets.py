@@ -203,6 +203,37 @@ def test_training_is_reproducible_and_varies_by_epoch(root):
     )
 
 
+def test_epochs_are_functions_of_seed_and_epoch_and_resume_by_skipping(root):
+    paths = [
+        str(root / "walk" / "v0.avi"),
+        str(root / "walk" / "v1.avi"),
+        str(root / "jump" / "v2.mp4"),
+        str(root / "jump" / "sub" / "short.avi"),
+    ]
+    data = VideoClipDataset(paths, [0, 1, 2, 3], config=small_config(seed=None))
+
+    def epoch(number, seed=5, skip=0):
+        batches = data.build(True, 2, epoch=number, seed=seed, skip_batches=skip)
+        return [(c.numpy(), y.numpy()) for c, y in batches]
+
+    first = epoch(1)
+    assert [len(y) for _, y in first] == [2, 2]
+    # Another pass in this process, or a fresh start, gives the same epoch.
+    for a, b in zip(first, epoch(1), strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    order, seeds = data.epoch_order(1, 5)
+    assert sorted(order) == [0, 1, 2, 3]
+    np.testing.assert_array_equal(np.concatenate([y for _, y in first]), order)
+    # A resumed epoch is the rest of the same epoch.
+    (resumed,) = epoch(1, skip=1)
+    np.testing.assert_array_equal(resumed[0], first[1][0])
+    assert not np.array_equal(epoch(2)[0][0], first[0][0])
+    assert not np.array_equal(epoch(1, seed=6)[0][0], first[0][0])
+    with pytest.raises(ValueError, match="one training epoch"):
+        data.build(False, 2, epoch=1)
+
+
 def test_batching_and_sharding_by_input_context(root):
     paths = [
         str(root / "walk" / "v0.avi"),

@@ -156,7 +156,7 @@ def test_yaml_config_and_errors(tmp_path):
     bad.write_text("model: {}\ndata: {}\ntraining: {lr: 1}\n")
     with pytest.raises(ValueError, match="unknown training options"):
         trainer.load_config(str(bad))
-    with pytest.raises(ValueError, match="unknown sections"):
+    with pytest.raises(ValueError, match="unknown key optimizer; valid keys: backup"):
         trainer.check_config({"model": {}, "data": {}, "optimizer": {}})
     with pytest.raises(FileNotFoundError, match="missing.json"):
         trainer.load_config(str(tmp_path / "missing.json"))
@@ -201,3 +201,39 @@ def test_mixed_precision_keeps_logits_float32():
         assert inner.compute_dtype in ("float16", "bfloat16")
     finally:
         set_mixed_precision(False)
+
+
+def test_config_keys_and_paths_are_checked_before_anything_runs(tmp_path, caplog):
+    def check(**sections):
+        return trainer.check_config({"model": {}, "data": {}, **sections})
+
+    with pytest.raises(ValueError, match=r"model: unknown key num_clases; valid keys"):
+        check(model={"preset": "slowfast_r50", "num_clases": 10})
+    with pytest.raises(ValueError, match=r"valid keys: .*layout"):
+        check(model={"factory": "SlowFastR101", "layot": "all"})
+    check(model={"factory": "SlowFastR101", "layout": "all", "beta": 0.125})
+    with pytest.raises(ValueError, match=r"data \(synthetic\): unknown key frames"):
+        check(data={"frames": 8})
+    with pytest.raises(FileNotFoundError, match=r"data.validation .*: folder not"):
+        check(data={"type": "folder", "train": str(tmp_path), "validation": "nope"})
+    with pytest.raises(ValueError, match=r"data \(folder\): unknown key shufle"):
+        check(data={"type": "folder", "train": str(tmp_path), "shufle": 1})
+    with pytest.raises(FileNotFoundError, match="model.finetune_from gone.keras"):
+        check(model={"finetune_from": "gone.keras", "num_classes": 3})
+    with pytest.raises(ValueError, match="distribution: unknown key stratgy"):
+        check(distribution={"stratgy": "mirrored"})
+    with pytest.raises(ValueError, match="backup: unknown key every_step;"):
+        check(backup={"every_step": 5})
+
+
+def test_warmup_scales_with_epochs_when_not_given(caplog):
+    with caplog.at_level("INFO", logger="keras_slowfast"):
+        recipe = TrainingRecipe(epochs=6)
+    assert recipe.warmup_epochs == pytest.approx(6 * 34 / 196, abs=1e-3)
+    assert "warmup_epochs not set: 1.041, the reference's 34 of 196" in caplog.text
+    assert TrainingRecipe().warmup_epochs == 34
+    assert TrainingRecipe(epochs=6, warmup_epochs=2).warmup_epochs == 2
+    with pytest.raises(
+        ValueError, match=r"warmup_epochs=34 must be in \[0, epochs=6\]"
+    ):
+        TrainingRecipe(epochs=6, warmup_epochs=34)
