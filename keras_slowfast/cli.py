@@ -26,7 +26,12 @@ COMMANDS = {
 }
 
 # Errors a user can fix; printed as one line instead of a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, PermissionError)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    IsADirectoryError,
+    PermissionError,
+)
 
 
 def _load(name):
@@ -70,6 +75,11 @@ def main(argv=None):
     try:
         return int(_load(args.command).run(args) or 0)
     except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ImportError as error:
+        if "pip install" not in str(error):
+            raise  # a broken install, not a missing optional extra
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -36,3 +36,23 @@ def test_bare_command_lists_commands_with_help():
     for name in cli.COMMANDS:
         help_words = " ".join(cli._load(name).HELP.split())
         assert f"{name} {help_words[:30]}" in text, (name, result.stdout)
+
+
+def test_a_missing_optional_extra_is_one_line(monkeypatch, capsys):
+    module = cli._load("info")
+
+    def missing_extra(args):
+        raise ImportError("ONNX export needs tf2onnx: pip install keras_slowfast[onnx]")
+
+    monkeypatch.setattr(module, "run", missing_extra)
+    assert cli.main(["info"]) == 2
+    assert capsys.readouterr().err == (
+        "error: ONNX export needs tf2onnx: pip install keras_slowfast[onnx]\n"
+    )
+
+    def broken(args):
+        raise ImportError("cannot import name 'x' from 'y'")
+
+    monkeypatch.setattr(module, "run", broken)
+    with pytest.raises(ImportError, match="cannot import name"):
+        cli.main(["info"])
