@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_slowfast.layers.heads import box_mask
 from keras_slowfast.layers.pack_pathways import slow_frame_indices
 
 PATHWAYS = ("slow", "fast")
@@ -41,7 +42,7 @@ class GradCAM:
             height, width)`` for a detector: one map per input frame and pixel
             (min-max normalised per clip, or per box).
         class_index: int array ``(batch,)`` (classifier) or ``(batch, boxes)``
-            (detector): the class each map explains.
+            (detector): the class each map explains (-1 for padding boxes).
         scores: float32 array: the model's outputs for the batch.
         layers: dict pathway name -> the layer name the map was taken at.
     """
@@ -74,7 +75,13 @@ def _check_layers(model, layers):
     if isinstance(layers, str):
         layers = [layers]
     if not isinstance(layers, dict):
-        layers = {name.split("_", 1)[0]: name for name in layers}
+        keys = [name.split("_", 1)[0] for name in layers]
+        if len(set(keys)) != len(keys):
+            raise ValueError(
+                f"layers={list(layers)}: one layer per pathway in a list; pass a "
+                "dict such as {'slow4': 'slow_res4', 'slow5': 'slow_res5'} for more"
+            )
+        layers = dict(zip(keys, layers, strict=True))
     names = [layer.name for layer in model.layers]
     for key, name in layers.items():
         if name not in names:
@@ -107,11 +114,13 @@ def _check_clip(model, clip, boxes):
         boxes = np.asarray(boxes, dtype="float32")
         if boxes.ndim == 2:
             boxes = boxes[None]
-        if boxes.shape[0] != clip.shape[0] or boxes.shape[-1] != 4:
+        if boxes.ndim != 3 or boxes.shape[0] != clip.shape[0] or boxes.shape[-1] != 4:
             raise ValueError(
                 f"boxes must be ({clip.shape[0]}, boxes, 4) as x1, y1, x2, y2, "
                 f"got shape {boxes.shape}"
             )
+        if boxes.shape[1] == 0:
+            raise ValueError("boxes has no rows: give at least one box per clip")
     elif boxes is not None:
         raise ValueError("boxes are for detection models; this is a classifier")
     return clip, boxes
@@ -189,6 +198,12 @@ class _Explainer:
     def _torch_step(self, inputs, requested, num_targets):
         import torch
 
+        # The clip requires a gradient so the graph reaches the maps even
+        # when every weight is frozen.
+        if isinstance(inputs, list):
+            inputs = [torch.as_tensor(inputs[0]).requires_grad_(True), inputs[1]]
+        else:
+            inputs = torch.as_tensor(inputs).requires_grad_(True)
         *features, scores = self.probe(inputs, training=False)
         chosen, selectors = _selectors(scores, requested, num_targets)
         grads = [
@@ -287,7 +302,7 @@ def grad_cam(model, clip, class_index=None, layers=None, boxes=None, weighting=N
             ``(batch, t, h, w, c)`` map.
         boxes: float array ``(batch, boxes, 4)``, only for detectors: ``x1,
             y1, x2, y2`` in pixels of the clip, padded with rows of -1 (whose
-            maps are all zero).
+            maps are all zero and class -1); at least one row.
         weighting: None, ``"mean"`` or ``"elementwise"`` (see
             :func:`class_activation_map`). None: ``"mean"`` (Grad-CAM) for a
             classifier, ``"elementwise"`` for a detector. The detector head
@@ -333,13 +348,15 @@ def grad_cam(model, clip, class_index=None, layers=None, boxes=None, weighting=N
             for g in grads
         ]
         maps[key] = per_target[0] if boxes is None else np.stack(per_target, 1)
+    chosen = np.asarray(ops.convert_to_numpy(chosen), "int64")
     if boxes is not None:
-        padding = np.all(boxes < 0, axis=-1)  # (batch, boxes)
+        padding = np.asarray(box_mask(boxes)) == 0  # rows of -1, as the head
         for key in maps:
             maps[key][padding] = 0.0
+        chosen[padding] = -1
     return GradCAM(
         maps=maps,
-        class_index=np.asarray(ops.convert_to_numpy(chosen), "int64"),
+        class_index=chosen,
         scores=np.asarray(ops.convert_to_numpy(scores), "float32"),
         layers=layers,
     )

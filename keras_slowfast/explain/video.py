@@ -15,11 +15,16 @@ from keras_slowfast.data.decode import VideoReader
 from keras_slowfast.explain import overlay
 from keras_slowfast.explain.grad_cam import grad_cam
 from keras_slowfast.export.preprocessing import check_sizes, preprocess_video
-from keras_slowfast.export.saved_model import is_detection_model, load_label_map
+from keras_slowfast.export.saved_model import (
+    _resolve_activation,
+    is_detection_model,
+    load_label_map,
+)
 from keras_slowfast.predict import _check_not_image, window_instants
 
 # Frames shown as they were before normalisation: the same resize and crop,
 # values scaled to [0, 1] only.
+VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
 _DISPLAY_CONVENTION = {"mean": [0.0] * 3, "std": [1.0] * 3, "channel_order": "rgb"}
 
 
@@ -67,9 +72,11 @@ def explain_video(
         model: a SlowFast classifier (a detector explains boxes; use
             :func:`keras_slowfast.explain.grad_cam` with ``boxes``).
         path: str. The video.
-        out: str or None. Output video (``.mp4`` or ``.avi``); each window's
-            frames follow each other at ``target_fps / sampling_rate``, so
-            the result plays at the real speed. None writes no video.
+        out: str or None. Output video (``.mp4`` or ``.avi``): each window's
+            frames one after the other at ``target_fps / sampling_rate``
+            (real speed for back-to-back windows; overlapping windows, such
+            as the last one, show their shared moments twice). None writes
+            no video.
         class_name: str, int or None. The class to explain (a name from
             ``labels`` or an id); None explains each window's top class.
         labels: list of names, a label map file, or None.
@@ -98,6 +105,8 @@ def explain_video(
     short_side, crop_size = check_sizes(short_side, crop_size)
     if out is None and frames_out is None:
         raise ValueError("nothing to write: give out (a video file) or frames_out")
+    if out is not None and os.path.splitext(out)[1].lower() not in VIDEO_CODECS:
+        raise ValueError(f"out={out}: expected a .mp4 or .avi file")
     if isinstance(labels, (str, os.PathLike)):
         labels = load_label_map(labels)
     num_classes = int(model.outputs[0].shape[-1])
@@ -111,7 +120,7 @@ def explain_video(
     _check_not_image(path)
     if frames_out:
         os.makedirs(frames_out, exist_ok=True)
-    activation = getattr(model, "head_activation", None)
+    activation = _resolve_activation(model, "auto")
     writer = None
     summary = []
     written = 0
@@ -149,7 +158,9 @@ def explain_video(
                 chosen = int(result.class_index[0])
                 scores = result.scores[0]
                 score = float(
-                    scores[chosen] if activation else _softmax(scores)[chosen]
+                    _softmax(scores)[chosen]
+                    if activation == "softmax"
+                    else scores[chosen]
                 )
                 name = labels[chosen] if labels is not None else str(chosen)
                 summary.append(
@@ -199,13 +210,10 @@ def _open_writer(path, size, fps):
 
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    codecs = {".mp4": "mp4v", ".avi": "MJPG"}
     extension = os.path.splitext(path)[1].lower()
-    if extension not in codecs:
-        raise ValueError(f"out={path}: expected a .mp4 or .avi file")
     height, width = size
     writer = cv2.VideoWriter(
-        path, cv2.VideoWriter_fourcc(*codecs[extension]), fps, (width, height)
+        path, cv2.VideoWriter_fourcc(*VIDEO_CODECS[extension]), fps, (width, height)
     )
     if not writer.isOpened():
         raise ValueError(f"out={path}: OpenCV cannot write this video file")

@@ -63,7 +63,9 @@ class ClassificationHead(keras.layers.Layer):
             if spatial_pool_size is None
             else tuple(int(s) for s in spatial_pool_size)
         )
-        self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
+        self.dropout = keras.layers.Dropout(
+            self.dropout_rate, dtype=self.dtype_policy, name="dropout"
+        )
         self.proj = None
         if self.num_classes is not None:
             self.proj = keras.layers.Dense(
@@ -200,7 +202,9 @@ class DetectionHead(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="roi_align",
         )
-        self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
+        self.dropout = keras.layers.Dropout(
+            self.dropout_rate, dtype=self.dtype_policy, name="dropout"
+        )
         self.proj = keras.layers.Dense(
             self.num_classes,
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),

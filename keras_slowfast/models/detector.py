@@ -106,8 +106,13 @@ class SlowFastDetector(keras.Model):
         # provides each backbone layer's config. The detector's own layers are
         # fresh copies (same top-level names, so checkpoint keys map by rule),
         # not shared objects, so no layer belongs to two graphs.
+        dtype = kwargs.get("dtype")
         template = SlowFastNet(
-            **backbone_args, include_top=False, pooling=None, num_classes=None
+            **backbone_args,
+            include_top=False,
+            pooling=None,
+            num_classes=None,
+            dtype=dtype,
         )
         backbone_config = {
             key: value
@@ -146,9 +151,14 @@ class SlowFastDetector(keras.Model):
             dropout_rate=dropout_rate,
             activation=head_activation,
             name="head",
+            dtype=dtype,
         )([slow, fast, boxes])
         super().__init__(inputs=[video, boxes], outputs=scores, **kwargs)
 
+        # The policy every layer got (a functional Model keeps none itself).
+        self.dtype_argument = (
+            None if dtype is None else keras.dtype_policies.get(dtype).name
+        )
         for key, value in backbone_config.items():
             setattr(self, key, value)
         self.backbone_config = backbone_config
@@ -185,6 +195,7 @@ class SlowFastDetector(keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
+            "dtype": self.dtype_argument,
             **self.backbone_config,
             "num_classes": self.num_classes,
             "max_boxes": self.max_boxes,

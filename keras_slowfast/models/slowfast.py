@@ -195,18 +195,26 @@ class SlowFastNet(keras.Model):
         else:
             spatial = tuple(image_size)
 
+        # Every layer gets the model's dtype policy (e.g. "mixed_bfloat16"),
+        # not the global one; None keeps the global policy.
+        dtype = kwargs.get("dtype")
+
         # --- graph ---
         clip = keras.Input(shape=(num_frames, *spatial, input_channels), name="video")
         width = {"slow": 1, "fast": beta_inv}
         if pathways == "slowfast":
-            slow, fast = PackPathways(alpha, fast_input=fast_input, name="pack")(clip)
+            slow, fast = PackPathways(
+                alpha, fast_input=fast_input, name="pack", dtype=dtype
+            )(clip)
             x = {"slow": slow, "fast": fast}
         elif pathways == "slow":
             x = {
-                "slow": PackPathways(alpha, name="pack")(clip)[0] if alpha > 1 else clip
+                "slow": PackPathways(alpha, name="pack", dtype=dtype)(clip)[0]
+                if alpha > 1
+                else clip
             }
         else:
-            packer = PackPathways(1, fast_input=fast_input, name="pack")
+            packer = PackPathways(1, fast_input=fast_input, name="pack", dtype=dtype)
             x = {"fast": packer(clip)[1]}
 
         for p in names:
@@ -214,6 +222,7 @@ class SlowFastNet(keras.Model):
                 stem_filters // width[p],
                 temporal_kernel_size=stem_kernels[p],
                 name=f"{p}_stem",
+                dtype=dtype,
             )(x[p])
         fuse_names = ("fuse_stem", "fuse_res2", "fuse_res3", "fuse_res4")
         for stage in range(4):
@@ -224,6 +233,7 @@ class SlowFastNet(keras.Model):
                     kernel_size=fusion_kernel_size,
                     channel_ratio=fusion_channel_ratio,
                     name=fuse_names[stage],
+                    dtype=dtype,
                 )([x["slow"], x["fast"]])
             out_filters = 256 * 2**stage
             for p in names:
@@ -237,6 +247,7 @@ class SlowFastNet(keras.Model):
                     nonlocal_affinity=nonlocal_affinity,
                     nonlocal_pool_size=nonlocal_pool_size,
                     name=f"{p}_{STAGE_NAMES[stage]}",
+                    dtype=dtype,
                 )(x[p])
         features = [x[p] for p in names]
         if include_top:
@@ -246,13 +257,18 @@ class SlowFastNet(keras.Model):
                 activation=head_activation,
                 spatial_pool_size=head_spatial_pool_size,
                 name="head",
+                dtype=dtype,
             )(features)
         elif pooling == "avg":
-            outputs = ClassificationHead(None, name="pool")(features)
+            outputs = ClassificationHead(None, name="pool", dtype=dtype)(features)
         else:
             outputs = features
         super().__init__(inputs=clip, outputs=outputs, **kwargs)
 
+        # The policy every layer got (a functional Model keeps none itself).
+        self.dtype_argument = (
+            None if dtype is None else keras.dtype_policies.get(dtype).name
+        )
         # --- config ---
         self.stage_depths = stage_depths
         self.pathways = pathways
@@ -301,6 +317,7 @@ class SlowFastNet(keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
+            "dtype": self.dtype_argument,
             "stage_depths": self.stage_depths,
             "pathways": self.pathways,
             "alpha": self.alpha,

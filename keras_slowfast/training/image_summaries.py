@@ -77,6 +77,13 @@ class ImageSummaries(keras.callbacks.Callback):
         self.every_epochs = int(every_epochs)
         self._writer = None
 
+    def on_train_begin(self, logs=None):
+        if self.num_clips and len(self.model.inputs) != 1:
+            raise ValueError(
+                "image summaries draw classifier heat maps; a detection model "
+                "needs boxes: set num_clips=0 (tensorboard_images: 0)"
+            )
+
     def on_epoch_end(self, epoch, logs=None):
         last = epoch + 1 == self.params.get("epochs")
         if (epoch + 1) % self.every_epochs and not last:
@@ -89,6 +96,8 @@ class ImageSummaries(keras.callbacks.Callback):
             targets.append(np.asarray(batch_targets))
             if len(shown) < self.num_clips:
                 shown.extend(clips[: self.num_clips - len(shown)])
+        if not scores:
+            return  # an empty validation set: nothing to picture
         scores, targets = np.concatenate(scores), np.concatenate(targets)
         with self._writer.as_default(step=epoch + 1):
             for tag, image in self.evaluation_images(scores, targets).items():
@@ -120,7 +129,8 @@ class ImageSummaries(keras.callbacks.Callback):
                 ap, class_names=self.class_names, title="per-class AP"
             )
             return {"evaluation/per_class_ap": image[..., ::-1]}
-        labels = targets.argmax(-1) if targets.ndim == 2 else targets.astype(int)
+        one_hot = targets.ndim == 2 and targets.shape[-1] == num_classes > 1
+        labels = targets.argmax(-1) if one_hot else targets.reshape(-1).astype(int)
         matrix = metrics.confusion_matrix(labels, scores.argmax(-1), num_classes)
         totals = matrix.sum(axis=1)
         accuracy = np.where(totals > 0, np.diag(matrix) / np.maximum(totals, 1), np.nan)
@@ -139,7 +149,10 @@ class ImageSummaries(keras.callbacks.Callback):
         if self.multi_label:
             truth = ",".join(self._name(c) for c in np.flatnonzero(target > 0))
         else:
-            truth = self._name(int(target.argmax() if target.ndim else target))
+            one_hot = target.size == self.model.outputs[0].shape[-1] > 1
+            truth = self._name(
+                int(target.argmax() if one_hot else target.reshape(-1)[0])
+            )
         frames = denormalize(clip, input_convention_of(self.model))
         picks = np.linspace(0, len(frames) - 1, self.frames_per_clip).round()
         picks = picks.astype(int)

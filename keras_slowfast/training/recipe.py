@@ -22,6 +22,9 @@ from keras_slowfast.layers.utils import register
 REFERENCE_EPOCHS = 196
 REFERENCE_WARMUP_EPOCHS = 34
 logger = logging.getLogger("keras_slowfast")
+# Epoch counts whose scaled warm-up was logged (a config builds its recipe
+# several times; say it once).
+_SCALED_WARMUP_LOGGED = {REFERENCE_EPOCHS}
 
 
 @dataclasses.dataclass
@@ -80,7 +83,8 @@ class TrainingRecipe:
             self.warmup_epochs = round(
                 self.epochs * REFERENCE_WARMUP_EPOCHS / REFERENCE_EPOCHS, 3
             )
-            if self.epochs != REFERENCE_EPOCHS:
+            if self.epochs not in _SCALED_WARMUP_LOGGED:
+                _SCALED_WARMUP_LOGGED.add(self.epochs)
                 logger.info(
                     "warmup_epochs not set: %s, the reference's %d of %d epochs "
                     "scaled to epochs=%d",

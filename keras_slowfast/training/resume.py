@@ -170,11 +170,13 @@ class Backup(keras.callbacks.Callback):
     Args:
         backup_dir: str. Folder of the state (``state.npz``: every variable
             and the position, replaced atomically).
-        every_steps: int or None. Save every this many steps.
+        every_steps: int or None. Save when this many steps have run since
+            the last save (epoch ends save too).
         every_minutes: float or None. Save when this much time has passed
             since the last save (checked after each step).
         on_signals: bool. Save and stop on SIGTERM / SIGINT (main thread
-            only).
+            only). A signal during an epoch's last step or its validation
+            takes effect after the epoch-end save.
         checkpoints: list of ``keras.callbacks.ModelCheckpoint`` whose
             ``best`` values are saved and restored.
     """
@@ -207,6 +209,7 @@ class Backup(keras.callbacks.Callback):
         self._pending_metrics = None
         self._counts = {}
         self._last_save = time.monotonic()
+        self._steps_since_save = 0
         self._signal = None
         self._previous_handlers = {}
 
@@ -237,6 +240,7 @@ class Backup(keras.callbacks.Callback):
         # previous state whole.
         _atomic_write(os.path.join(self.backup_dir, STATE_FILE), self._writer(arrays))
         self._last_save = time.monotonic()
+        self._steps_since_save = 0
 
     @staticmethod
     def _writer(arrays):
@@ -247,8 +251,10 @@ class Backup(keras.callbacks.Callback):
         return write
 
     def _read(self):
-        saved = np.load(os.path.join(self.backup_dir, STATE_FILE))
-        return json.loads(str(saved["state"])), saved
+        """``(state dict, {name: array})``, the file closed."""
+        with np.load(os.path.join(self.backup_dir, STATE_FILE)) as saved:
+            arrays = {name: saved[name] for name in saved.files}
+        return json.loads(str(arrays.pop("state"))), arrays
 
     def load_position(self):
         """``(epoch, step, history, data_seed)`` of the saved state (or a fresh run)."""
@@ -301,9 +307,19 @@ class Backup(keras.callbacks.Callback):
                 self._previous_handlers[number] = signal.signal(number, self._on_signal)
 
     def on_train_end(self, logs=None):
+        self.release_signals()
+
+    def release_signals(self):
+        """Puts back the signal handlers that were there before training."""
         for number, handler in self._previous_handlers.items():
-            signal.signal(number, handler)
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
         self._previous_handlers = {}
+
+    def _stop_on_signal(self):
+        if self._signal is not None:
+            number, self._signal = self._signal, None
+            self.release_signals()
+            raise TrainingInterrupted(number, self.epoch, self.step, self.backup_dir)
 
     def _on_signal(self, number, frame):
         del frame
@@ -332,8 +348,17 @@ class Backup(keras.callbacks.Callback):
         if self._pending_metrics is not None:
             self._add_saved_metrics()
         self.step += 1
+        self._steps_since_save += 1
+        # The epoch's last step is saved by on_epoch_end, after validation
+        # and the checkpoints: a state "all steps done, epoch not ended"
+        # would resume into an empty epoch.
+        last = (
+            self.params.get("steps") is not None and batch + 1 >= self.params["steps"]
+        )
+        if last:
+            return
         due = self._signal is not None
-        if self.every_steps and self.step % self.every_steps == 0:
+        if self.every_steps and self._steps_since_save >= self.every_steps:
             due = True
         if self.every_minutes and (
             time.monotonic() - self._last_save >= 60.0 * self.every_minutes
@@ -341,13 +366,11 @@ class Backup(keras.callbacks.Callback):
             due = True
         if due:
             self.save()
-        if self._signal is not None:
-            number, self._signal = self._signal, None
-            self.on_train_end()
-            raise TrainingInterrupted(number, self.epoch, self.step, self.backup_dir)
+        self._stop_on_signal()
 
     def on_epoch_end(self, epoch, logs=None):
         for name, value in (logs or {}).items():
             self.history.setdefault(name, []).append(float(value))
         self.epoch, self.step = epoch + 1, 0
         self.save()
+        self._stop_on_signal()

@@ -112,6 +112,10 @@ def _check_model_section(model, source):
     valid = _keyword_names(SlowFastNet.__init__) | set(MODEL_FORMS + MODEL_ARGUMENTS)
     if "factory" in model and model["factory"] in FACTORIES:
         valid |= _keyword_names(FACTORIES[model["factory"]])
+    if "finetune_from" in model:
+        from keras_slowfast.training.finetune import finetune_model
+
+        valid |= _keyword_names(finetune_model)
     _check_keys(f"{source}: model", model, valid)
     for key in ("path", "finetune_from"):
         if key in model and not os.path.isfile(str(model[key])):
@@ -237,23 +241,18 @@ def load_model(path):
     return keras.saving.load_model(path)
 
 
-def _steps_per_epoch(data, batch_size):
-    if isinstance(data, tf.data.Dataset):
-        cardinality = int(data.cardinality())
-        if cardinality < 1:
-            raise ValueError(
-                "steps_per_epoch is needed for a dataset of unknown or infinite "
-                f"length (cardinality {cardinality})"
-            )
-        return cardinality
-    x = data[0]
-    return max(1, -(-len(x) // batch_size))
+def _steps_per_epoch(dataset):
+    cardinality = int(dataset.cardinality())
+    if cardinality < 1:
+        raise ValueError(
+            "steps_per_epoch is needed for a dataset of unknown or infinite "
+            f"length (cardinality {cardinality})"
+        )
+    return cardinality
 
 
 def _as_dataset(data, batch_size):
-    """(x, y) arrays -> batched tf.data.Dataset in order; datasets pass through."""
-    if isinstance(data, tf.data.Dataset):
-        return data
+    """(x, y) arrays -> batched tf.data.Dataset, in order."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValueError("data must be a tf.data.Dataset or an (x, y) pair of arrays")
     x, y = data
@@ -289,6 +288,47 @@ def _epoch_source(data, batch_size, seed):
             "function epoch -> dataset"
         )
     return resume.ArrayEpochs(*data, batch_size=batch_size, seed=seed)
+
+
+class _RunCallbacks(keras.callbacks.CallbackList):
+    """One run's callbacks across its per-epoch ``fit`` calls.
+
+    ``on_train_begin`` runs once before the first epoch and ``on_train_end``
+    once after the last (``end_run``), so callbacks whose state spans epochs
+    (EarlyStopping, ReduceLROnPlateau, TensorBoard, the History) see one run.
+    """
+
+    def __init__(self, callbacks, model, verbose, epochs):
+        super().__init__(
+            callbacks,
+            add_history=True,
+            add_progbar=verbose != 0,
+            model=model,
+            verbose=verbose,
+            epochs=epochs,
+            steps=None,
+        )
+        self._began = False
+        self.history = next(
+            c for c in self.callbacks if isinstance(c, keras.callbacks.History)
+        )
+
+    def on_train_begin(self, logs=None):
+        if not self._began:
+            self._began = True
+            super().on_train_begin(logs)
+
+    def on_train_end(self, logs=None):
+        del logs  # the run ends in end_run, not with each epoch's fit
+
+    def end_run(self, logs=None):
+        if self._began:  # a finished run started again trains no epoch
+            super().on_train_end(logs)
+
+
+def _known_length(dataset):
+    length = int(dataset.cardinality())
+    return length if length >= 0 else None
 
 
 def train(
@@ -421,11 +461,14 @@ def train(
                     )
                 )
         if backup:
-            if multi_worker and backup_every_minutes:
+            if multi_worker:
+                # Every worker must save at the same steps: no timer, and no
+                # signal handling (a signal reaches workers at different steps).
                 logger.info(
-                    "multi-worker run: backing up every %s steps and at epoch "
-                    "ends, not by time (workers must save at the same steps)",
-                    backup_every_steps,
+                    "multi-worker run: backups %s and at epoch ends only",
+                    f"every {backup_every_steps} steps"
+                    if backup_every_steps
+                    else "(set backup every_steps for mid-epoch ones)",
                 )
                 backup_every_minutes = None
             # Last, so it sees the checkpoints' updated best values.
@@ -433,6 +476,7 @@ def train(
                 os.path.join(write_dir, "backup"),
                 every_steps=backup_every_steps,
                 every_minutes=backup_every_minutes,
+                on_signals=not multi_worker,
                 checkpoints=best_checkpoints,
             )
             start_epoch, start_step, past_history, data_seed = (
@@ -440,16 +484,16 @@ def train(
             )
             all_callbacks.append(backup_callback)
 
-    source = _epoch_source(
-        train_data, recipe.batch_size, seed if data_seed is None else data_seed
-    )
+    source = _epoch_source(train_data, recipe.batch_size, seed)
+    if data_seed is not None and getattr(source, "seed", None) is not None:
+        source.seed = data_seed  # the run's order, even if drawn at random
     if backup_callback is not None:
         backup_callback.data_seed = getattr(source, "seed", None)
     steps = (
         schedule_steps_per_epoch
         or steps_per_epoch
         or getattr(source, "steps_per_epoch", None)
-        or _steps_per_epoch(source.dataset(0), recipe.batch_size)
+        or _steps_per_epoch(source.dataset(0))
     )
     with strategy.scope():
         if not isinstance(model, keras.Model):
@@ -480,29 +524,46 @@ def train(
         model._distribute_strategy = None
         model.jit_compile = False
         distribute.patch_keras_multi_worker_logs()
+    run_callbacks = _RunCallbacks(all_callbacks, model, verbose, recipe.epochs)
+    # One fit() per epoch: a resumed epoch starts at its step, and every
+    # epoch's batches come from (seed, epoch) alone.
+    try:
+        for epoch in range(start_epoch, recipe.epochs):
+            skip = start_step if epoch == start_epoch else 0
+            data = source.dataset(epoch, skip)
+            epoch_steps = None if steps_per_epoch is None else steps_per_epoch - skip
+            run_callbacks.set_params(
+                {
+                    "verbose": verbose,
+                    "epochs": recipe.epochs,
+                    "steps": epoch_steps or _known_length(data),
+                }
+            )
+            with strategy.scope():
+                model.fit(
+                    data,
+                    validation_data=validation_data,
+                    initial_epoch=epoch,
+                    epochs=epoch + 1,
+                    steps_per_epoch=epoch_steps,
+                    callbacks=run_callbacks,
+                    verbose=verbose,
+                    shuffle=False,  # the epoch's order is already drawn
+                )
+            if model.stop_training:  # EarlyStopping, TerminateOnNaN...
+                break
+        run_callbacks.end_run()
+    finally:
+        if backup_callback is not None:
+            backup_callback.release_signals()
     history = keras.callbacks.History()
     history.set_model(model)
     history.history = {name: list(values) for name, values in past_history.items()}
-    history.epoch = list(range(start_epoch))
-    # One fit() per epoch: a resumed epoch starts at its step, and every
-    # epoch's batches come from (seed, epoch) alone.
-    for epoch in range(start_epoch, recipe.epochs):
-        skip = start_step if epoch == start_epoch else 0
-        epoch_steps = None if steps_per_epoch is None else steps_per_epoch - skip
-        with strategy.scope():
-            result = model.fit(
-                source.dataset(epoch, skip),
-                validation_data=validation_data,
-                initial_epoch=epoch,
-                epochs=epoch + 1,
-                steps_per_epoch=epoch_steps,
-                callbacks=all_callbacks,
-                verbose=verbose,
-                shuffle=False,  # the epoch's order is already drawn
-            )
-        for name, values in result.history.items():
-            history.history.setdefault(name, []).extend(values)
-        history.epoch.append(epoch)
+    for name, values in run_callbacks.history.history.items():
+        history.history.setdefault(name, []).extend(values)
+    history.epoch = list(range(start_epoch)) + list(
+        getattr(run_callbacks.history, "epoch", [])
+    )
     return history
 
 

@@ -125,6 +125,9 @@ def test_detector_explains_each_box_on_its_own():
         assert left[..., 40:].max() == 0.0 and left.max() == 1.0
         assert right[..., :24].max() == 0.0 and right.max() == 1.0
         assert padding.max() == 0.0
+    assert result.class_index[0, 2] == -1  # padding explains no class
+    with pytest.raises(ValueError, match="boxes has no rows"):
+        grad_cam(detector, clip, boxes=np.zeros((1, 0, 4), "f"))
     # Mean (Grad-CAM) weights are the same for every box of a class.
     same = grad_cam(detector, clip, boxes=boxes[:, :2], class_index=0, weighting="mean")
     np.testing.assert_allclose(
@@ -137,6 +140,10 @@ def test_layers_argument_and_errors(classifier):
     clip = _clip(batch=1)
     result = grad_cam(classifier, clip, layers=["fast_res4"])
     assert list(result.maps) == ["fast"] and result.maps["fast"].shape[1] == 8
+    with pytest.raises(ValueError, match="one layer per pathway in a list"):
+        grad_cam(classifier, clip, layers=["slow_res4", "slow_res5"])
+    two = grad_cam(classifier, clip, layers={"s4": "slow_res4", "s5": "slow_res5"})
+    assert sorted(two.maps) == ["s4", "s5"]
     with pytest.raises(ValueError, match="no such layer"):
         grad_cam(classifier, clip, layers={"fast": "fast_res9"})
     with pytest.raises(ValueError, match=r"class_index=7 must be in \[0, 5\)"):

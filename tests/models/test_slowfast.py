@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 
@@ -196,3 +197,33 @@ def test_same_outputs_on_the_torch_backend(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "max abs diff" in result.stdout
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_dtype_reaches_every_layer_and_survives_the_config(policy):
+    """``dtype=`` sets every sublayer's policy, not the global one."""
+    from keras_slowfast.models import SlowFastDetector
+
+    tiny = dict(
+        stage_depths=[1, 1, 1, 1], num_frames=8, nonlocal_blocks=[[], [0], [], []]
+    )
+    for model in (
+        SlowFastNet(**tiny, num_classes=3, dtype=policy),
+        SlowFastDetector(**tiny, num_classes=3, dtype=policy),
+    ):
+        assert keras.config.dtype_policy().name == "float32"
+        layers = [
+            layer
+            for layer in model._flatten_layers(include_self=False)
+            if not isinstance(layer, keras.layers.InputLayer)
+        ]
+        assert len(layers) > 50
+        wrong = [layer.name for layer in layers if layer.dtype_policy.name != policy]
+        assert wrong == [], wrong
+        assert all(v.dtype == "float32" for v in model.weights)  # mixed: float32 state
+        rebuilt = model.__class__.from_config(model.get_config())
+        assert {
+            layer.dtype_policy.name
+            for layer in rebuilt._flatten_layers(include_self=False)
+            if not isinstance(layer, keras.layers.InputLayer)
+        } == {policy}

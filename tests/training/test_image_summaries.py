@@ -88,3 +88,27 @@ def test_config_checks_tensorboard_images():
     config = {"model": {}, "data": {}, "tensorboard_images": "three"}
     with pytest.raises(ValueError, match="tensorboard_images='three' must be"):
         trainer.check_config(config)
+
+
+def test_every_epochs_and_label_shapes(tmp_path):
+    x, y = synthetic.make_motion_dataset(8, seed=0, num_frames=8, image_size=32)
+    model = SlowFastNet(stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=8)
+    callback = ImageSummaries(
+        str(tmp_path / "images"), (x[:4], y[:4, None]), num_clips=0, every_epochs=2
+    )
+    trainer.train(
+        model,
+        (x, y),
+        recipe=TrainingRecipe(epochs=3, batch_size=8),
+        callbacks=[callback],
+        verbose=0,
+    )
+    steps = sorted({step for _, step in _images(tmp_path / "images")})
+    assert steps == [2, 3]  # every second epoch, and the last
+    # Labels shaped (N, 1) are class ids, not one-hot rows.
+    scores = np.eye(8, dtype="float32")[[1, 2, 3]]
+    matrix_image = callback.evaluation_images(scores, np.array([[1], [2], [3]]))
+    expected = metrics.plot_confusion_matrix(
+        metrics.confusion_matrix([1, 2, 3], [1, 2, 3], 8)
+    )[..., ::-1]
+    np.testing.assert_array_equal(matrix_image["evaluation/confusion_matrix"], expected)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 
@@ -123,8 +124,6 @@ def test_sigterm_from_outside_to_the_train_command(tmp_path):
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=300)
-    if process.returncode == 0:
-        pytest.skip("the run finished before the signal arrived")
     assert process.returncode == 128 + signal.SIGTERM, err[-3000:]
     assert "stopped: SIGTERM received: state saved" in err
     again = subprocess.run(runs["stopped"], env=_env(), capture_output=True, text=True)
@@ -213,3 +212,109 @@ def test_finished_runs_return_and_foreign_backups_are_refused(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     with pytest.raises(ValueError, match="written by another model or recipe"):
         trainer.train(tiny(nonlocal_blocks=[[], [0], [], []]), data, **options)
+
+
+class _RecordedEpochs:
+    """A training source that records which (epoch, skip, seed) it was asked for."""
+
+    def __init__(self, data, batch_size, calls):
+        from keras_slowfast.training.resume import ArrayEpochs
+
+        self._arrays = ArrayEpochs(*data, batch_size=batch_size, seed=0)
+        self.seed = int(np.random.SeedSequence().entropy % 1000) + 1
+        self.calls = calls
+
+    def dataset(self, epoch, skip_batches=0):
+        self.calls.append((epoch, skip_batches, self.seed))
+        self._arrays.seed = self.seed
+        return self._arrays.dataset(epoch, skip_batches)
+
+
+class _StopAt(keras.callbacks.Callback):
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at, self.epoch = (epoch, batch), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise RuntimeError("crash")
+
+
+def _tiny_setup(batch_size=4):
+    from keras_slowfast import SlowFastNet
+    from keras_slowfast.data import synthetic
+    from keras_slowfast.training.recipe import TrainingRecipe
+
+    data = synthetic.make_motion_dataset(8, seed=0, num_frames=8, image_size=32)
+
+    def tiny():
+        return SlowFastNet(stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=8)
+
+    return data, tiny, TrainingRecipe(epochs=3, batch_size=batch_size)
+
+
+def test_a_random_data_seed_is_kept_by_the_backup(tmp_path):
+    from keras_slowfast.training import trainer
+
+    data, tiny, recipe = _tiny_setup(batch_size=2)  # 4 steps per epoch
+    calls = []
+    options = dict(recipe=recipe, output_dir=str(tmp_path), verbose=0)
+    with pytest.raises(RuntimeError, match="crash"):
+        trainer.train(
+            tiny(), _RecordedEpochs(data, 2, calls), backup_every_steps=1,
+            callbacks=[_StopAt(1, 2)], **options,
+        )  # fmt: skip
+    first_seed = calls[0][2]
+    resumed = _RecordedEpochs(data, 2, calls)
+    resumed.seed = first_seed + 1  # a new process draws another seed
+    trainer.train(tiny(), resumed, backup_every_steps=1, **options)
+    # Crashed after epoch 1's third step, saved after its second.
+    assert calls[-2:] == [(1, 2, first_seed), (2, 0, first_seed)]
+
+
+def test_no_backup_says_all_steps_done_before_the_epoch_ended(tmp_path):
+    """A save at an epoch's last step would resume into an empty epoch."""
+    import keras
+
+    from keras_slowfast.training import trainer
+
+    data, tiny, recipe = _tiny_setup()
+    seen = []
+
+    class DuringValidation(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            with np.load(tmp_path / "backup" / "state.npz") as saved:
+                seen.append(json.loads(str(saved["state"]))["step"])
+
+    trainer.train(
+        tiny(), data, validation_data=data, recipe=recipe, output_dir=str(tmp_path),
+        backup_every_steps=1, callbacks=[DuringValidation()], verbose=0,
+    )  # fmt: skip
+    assert seen == [1, 1, 1]  # 2 steps per epoch: step 1 saved, never step 2
+
+
+def test_early_stopping_and_per_run_callbacks_span_the_epochs(tmp_path):
+    import keras
+
+    from keras_slowfast.training import trainer
+    from keras_slowfast.training.recipe import TrainingRecipe
+
+    data, tiny, _ = _tiny_setup()
+    recipe = TrainingRecipe(epochs=6, batch_size=4)
+    begins = []
+
+    class CountBegins(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            begins.append(1)
+
+    # Never better than the baseline: stops after the second epoch, if its
+    # state lives across epochs.
+    stop = keras.callbacks.EarlyStopping(monitor="loss", baseline=0.0, patience=1)
+    history = trainer.train(
+        tiny(), data, recipe=recipe, output_dir=str(tmp_path), verbose=0,
+        callbacks=[stop, CountBegins()],
+    )  # fmt: skip
+    assert len(history.history["loss"]) == 2 and begins == [1]

@@ -227,10 +227,18 @@ def test_config_keys_and_paths_are_checked_before_anything_runs(tmp_path, caplog
 
 
 def test_warmup_scales_with_epochs_when_not_given(caplog):
+    from keras_slowfast.training import recipe as recipe_lib
+
+    recipe_lib._SCALED_WARMUP_LOGGED.discard(7)  # logged once per epoch count
     with caplog.at_level("INFO", logger="keras_slowfast"):
-        recipe = TrainingRecipe(epochs=6)
-    assert recipe.warmup_epochs == pytest.approx(6 * 34 / 196, abs=1e-3)
-    assert "warmup_epochs not set: 1.041, the reference's 34 of 196" in caplog.text
+        recipe = TrainingRecipe(epochs=7)
+        TrainingRecipe(epochs=7)
+    assert recipe.warmup_epochs == pytest.approx(7 * 34 / 196, abs=1e-3)
+    assert (
+        caplog.text.count("warmup_epochs not set: 1.214, the reference's 34 of 196")
+        == 1
+    )
+    assert TrainingRecipe(epochs=6).warmup_epochs == pytest.approx(1.041, abs=1e-3)
     assert TrainingRecipe().warmup_epochs == 34
     assert TrainingRecipe(epochs=6, warmup_epochs=2).warmup_epochs == 2
     with pytest.raises(
