@@ -23,6 +23,52 @@ def add_model_arguments(parser):
     )
 
 
+def add_window_arguments(parser):
+    """The windows a video is read in and the view of each: ``--sampling-rate``,
+    ``--target-fps``, ``--window-stride``, ``--backend``, ``--short-side``,
+    ``--crop-size`` (the same meaning for ``predict`` and ``explain``)."""
+    parser.add_argument(
+        "--sampling-rate", type=int, default=2, help="frame step inside a window (2)"
+    )
+    parser.add_argument(
+        "--target-fps",
+        type=float,
+        default=30.0,
+        help="videos are resampled to this rate before striding (30, as training)",
+    )
+    parser.add_argument(
+        "--window-stride",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between sliding windows (default: one window span)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("opencv", "pyav"),
+        default="opencv",
+        help="video decoder (opencv)",
+    )
+    parser.add_argument(
+        "--short-side", type=int, default=256, help="resize short side to (256)"
+    )
+    parser.add_argument(
+        "--crop-size",
+        type=int,
+        default=None,
+        help="square crop side (default: the model's image_size, else 224); "
+        "0 disables cropping",
+    )
+
+
+def crop_size_from_args(args, image_size):
+    """``--crop-size``, else the model's fixed ``image_size``, else 224; 0 is None."""
+    crop_size = args.crop_size
+    if crop_size is None:
+        fixed = tuple(image_size or (None, None))
+        crop_size = fixed[0] if None not in fixed else 224
+    return crop_size or None
+
+
 def load_model_from_args(args):
     """Builds or loads the model the options name."""
     from keras_slowfast.predict import load_model

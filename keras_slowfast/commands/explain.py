@@ -1,6 +1,9 @@
 """``explain``: a video of the Slow and Fast Grad-CAM heat maps of a classifier."""
 
-from keras_slowfast.commands._model_args import add_model_arguments
+from keras_slowfast.commands._model_args import (
+    add_model_arguments,
+    add_window_arguments,
+)
 
 HELP = (
     "Show what a classifier looks at: Grad-CAM heat maps of the Slow and Fast "
@@ -24,54 +27,24 @@ def add_arguments(parser):
     parser.add_argument(
         "--frames-out", metavar="DIR", help="also write every frame as a PNG here"
     )
-    parser.add_argument(
-        "--sampling-rate", type=int, default=2, help="frame step inside a window (2)"
-    )
-    parser.add_argument(
-        "--target-fps",
-        type=float,
-        default=30.0,
-        help="videos are resampled to this rate before striding (30, as training)",
-    )
-    parser.add_argument(
-        "--window-stride",
-        type=float,
-        metavar="SECONDS",
-        help="seconds between windows (default: one window span)",
-    )
-    parser.add_argument(
-        "--short-side", type=int, default=256, help="resize short side to (256)"
-    )
-    parser.add_argument(
-        "--crop-size",
-        type=int,
-        default=None,
-        help="square crop side (default: the model's image_size, else 224); "
-        "0 disables cropping",
-    )
+    add_window_arguments(parser)
     parser.add_argument(
         "--opacity", type=float, default=0.5, help="heat-map weight (0.5)"
-    )
-    parser.add_argument(
-        "--backend",
-        choices=("opencv", "pyav"),
-        default="opencv",
-        help="video decoder (opencv)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args):
-    from keras_slowfast.commands._model_args import load_model_from_args
+    from keras_slowfast.commands._model_args import (
+        crop_size_from_args,
+        load_model_from_args,
+    )
     from keras_slowfast.explain.video import explain_video
 
     if not args.out and not args.frames_out:
         raise ValueError("give --out VIDEO and/or --frames-out DIR")
     model = load_model_from_args(args)
-    crop_size = args.crop_size
-    if crop_size is None:
-        fixed = tuple(model.inputs[0].shape[2:4])
-        crop_size = fixed[0] if None not in fixed else 224
+    crop_size = crop_size_from_args(args, model.inputs[0].shape[2:4])
     result = explain_video(
         model,
         args.video,
@@ -83,7 +56,7 @@ def run(args):
         target_fps=args.target_fps,
         window_stride=args.window_stride,
         short_side=args.short_side,
-        crop_size=crop_size or None,
+        crop_size=crop_size,
         opacity=args.opacity,
         backend=args.backend,
         verbose=0 if args.quiet else 1,

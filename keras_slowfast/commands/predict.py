@@ -2,7 +2,11 @@
 
 import sys
 
-from keras_slowfast.commands._model_args import add_model_arguments
+from keras_slowfast.commands._model_args import (
+    add_model_arguments,
+    add_window_arguments,
+    crop_size_from_args,
+)
 
 # The runtimes of keras_slowfast.export.runtime.RUNTIMES, listed here so that
 # building the parser does not import TensorFlow.
@@ -28,6 +32,7 @@ def add_arguments(parser):
         "--max-windows", type=int, help="with --camera: stop after this many windows"
     )
     add_model_arguments(parser)
+    add_window_arguments(parser)
     parser.add_argument(
         "--runtime",
         choices=("keras",) + RUNTIMES,
@@ -37,43 +42,12 @@ def add_arguments(parser):
         "directory)",
     )
     parser.add_argument(
-        "--sampling-rate", type=int, default=2, help="frame step inside a window (2)"
-    )
-    parser.add_argument(
         "--num-clips",
         type=int,
         help="multi-view: this many uniformly spaced windows (default: sliding)",
     )
     parser.add_argument(
-        "--target-fps",
-        type=float,
-        default=30.0,
-        help="videos are resampled to this rate before striding (30, as training)",
-    )
-    parser.add_argument(
-        "--window-stride",
-        type=float,
-        metavar="SECONDS",
-        help="seconds between sliding windows (default: one window span)",
-    )
-    parser.add_argument(
-        "--backend",
-        choices=("opencv", "pyav"),
-        default="opencv",
-        help="video decoder (opencv)",
-    )
-    parser.add_argument(
         "--num-crops", type=int, choices=(1, 3), default=1, help="spatial views (1)"
-    )
-    parser.add_argument(
-        "--short-side", type=int, default=256, help="resize short side to (256)"
-    )
-    parser.add_argument(
-        "--crop-size",
-        type=int,
-        default=None,
-        help="square crop side (default: the model's image_size, else 224); "
-        "0 disables cropping",
     )
     parser.add_argument("--top-k", type=int, default=5, help="classes shown (5)")
     parser.add_argument("--batch-size", type=int, default=4, help="views per call (4)")
@@ -104,14 +78,12 @@ def run(args):
         raise ValueError("give either VIDEO files or --camera, not both")
     model = _load_model(args)
     labels = load_label_map(args.labels) if args.labels else None
-    crop_size = args.crop_size
-    if crop_size is None:
-        fixed = (
-            tuple(model.metadata.get("image_size") or (None, None))
-            if args.runtime != "keras"
-            else tuple(model.inputs[0].shape[2:4])
-        )
-        crop_size = fixed[0] if None not in fixed else 224
+    crop_size = crop_size_from_args(
+        args,
+        model.metadata.get("image_size")
+        if args.runtime != "keras"
+        else model.inputs[0].shape[2:4],
+    )
     if args.camera is not None:
         return _run_stream(args, model, labels, crop_size)
     results, failures = [], 0
@@ -126,7 +98,7 @@ def run(args):
                 window_stride=args.window_stride,
                 num_crops=args.num_crops,
                 short_side=args.short_side,
-                crop_size=crop_size or None,
+                crop_size=crop_size,
                 top_k=args.top_k,
                 labels=labels,
                 batch_size=args.batch_size,
@@ -180,7 +152,7 @@ def _run_stream(args, model, labels, crop_size):
         every=args.every,
         num_crops=args.num_crops,
         short_side=args.short_side,
-        crop_size=crop_size or None,
+        crop_size=crop_size,
         top_k=args.top_k,
         labels=labels,
         max_windows=args.max_windows,
