@@ -282,3 +282,33 @@ def test_ffmpeg_messages_go_to_the_logger_not_stderr(videos):
     assert "[h264 @" not in result.stderr and "NAL" not in result.stderr
     assert "[h264 @" not in result.stdout
     assert int(result.stdout.split()[-1]) > 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["h264_bframes", "variable_rate", "bad_keyframe"])
+def test_explain_video_frames(videos, model, monkeypatch, tmp_path, kind, backend):
+    """``explain`` explains the frames a player shows, window by window."""
+    from keras_slowfast.explain import video as explain_module
+
+    reference = videos[kind]
+    path = reference[0]
+    seen = []
+    original = explain_module.grad_cam
+
+    def recording(model, clip, **kwargs):
+        seen.append(np.asarray(clip)[0])
+        return original(model, clip, **kwargs)
+
+    monkeypatch.setattr(explain_module, "grad_cam", recording)
+    result = explain_module.explain_video(
+        model, path, frames_out=str(tmp_path), sampling_rate=4, short_side=96,
+        crop_size=96, backend=backend, verbose=0,
+    )  # fmt: skip
+    with VideoReader(path, backend) as reader:
+        windows = window_instants(reader.info.duration, 8, 4, 30.0)
+    assert len(seen) == len(windows) == len(result["windows"])
+    assert result["frames"] == 8 * len(windows) == len(list(tmp_path.iterdir()))
+    for clip, instants in zip(seen, windows, strict=True):
+        assert stamped_indices(np.round(unnormalize(clip))) == stamped_indices(
+            _expected(reference, instants)
+        )
