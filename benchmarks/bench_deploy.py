@@ -50,7 +50,7 @@ def _model(tiny):
     import keras_slowfast as ks
 
     if tiny:
-        return ks.SlowFastNet(
+        return ks.models.factories.classifier_from_arguments(
             stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=5, image_size=None
         )
     return ks.from_preset(PRESETS[VARIANT][0])

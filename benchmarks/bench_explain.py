@@ -41,8 +41,8 @@ def measure(args):
     import keras
 
     from keras_slowfast.explain.video import explain_video
+    from keras_slowfast.inference.classify import predict_video
     from keras_slowfast.models import from_preset
-    from keras_slowfast.predict import predict_video
 
     keras.utils.set_random_seed(0)
     model = from_preset("slowfast_8x8_r50")

@@ -5,6 +5,8 @@
 
 Runs ``keras_tuner.RandomSearch`` over ``SlowFastHyperModel`` on the built-in
 moving-shape task; replace the two datasets with your own to tune on them.
+``--max-steps N`` runs one trial of N training steps (0: build the data and
+one trial's model, then stop).
 """
 
 import argparse
@@ -20,8 +22,16 @@ def main(argv=None):
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--directory", default=None, help="tuner state folder")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="one trial of this many steps (0: build the data and a model only)",
+    )
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
+    if args.max_steps is not None and args.max_steps < 0:
+        parser.error(f"--max-steps {args.max_steps} must be >= 0")
 
     import keras_tuner
 
@@ -36,7 +46,15 @@ def main(argv=None):
         space = {"alpha": [2, 4], "beta_inv": [8], "fusion_kernel_size": [3, 5]}
     train_data = synthetic.make_motion_dataset(clips, seed=0, **kwargs)
     validation = synthetic.make_motion_dataset(max(8, clips // 4), seed=1, **kwargs)
+    print(
+        f"data: {len(train_data[0])} training clips {train_data[0].shape[1:]}, "
+        f"{len(validation[0])} validation clips"
+    )
     batch_size = 8
+    search = {"epochs": args.epochs}
+    if args.max_steps is not None:
+        args.trials = 1
+        search = {"epochs": 1, "steps_per_epoch": args.max_steps}
     recipe = TrainingRecipe(
         epochs=args.epochs, warmup_epochs=min(1, args.epochs), batch_size=batch_size
     )
@@ -50,6 +68,12 @@ def main(argv=None):
         steps_per_epoch=-(-clips // batch_size),
         search_space=space,
     )
+    if args.max_steps == 0:
+        from keras_slowfast import count_params
+
+        model = hypermodel.build(keras_tuner.HyperParameters())
+        print(f"model: {type(model).__name__}, {count_params(model):,d} parameters")
+        return 0
     tuner = keras_tuner.RandomSearch(
         hypermodel,
         objective="val_accuracy",
@@ -61,8 +85,8 @@ def main(argv=None):
     tuner.search(
         *train_data,
         validation_data=validation,
-        epochs=args.epochs,
         batch_size=batch_size,
+        **search,
         verbose=2,
     )
     best = tuner.get_best_hyperparameters(1)[0]

@@ -9,15 +9,18 @@ from keras_slowfast.models import (
     DetectionBinaryCrossentropy,
     FastOnly,
     SlowFast,
+    SlowFastBackbone,
     SlowFastDetector,
-    SlowFastNet,
     SlowFastR50,
     SlowFastR50Detection,
     SlowFastR101,
+    SlowFastVideoClassifier,
     SlowOnly,
+    VideoPreprocessor,
     count_flops,
     count_params,
     from_preset,
+    load_model,
     preset_names,
 )
 
@@ -27,10 +30,11 @@ __version__ = "0.1.0"
 # stays backend-neutral: name -> defining module.
 _LAZY = {
     "ExportedModel": "keras_slowfast.export.runtime",
+    "detect_video": "keras_slowfast.inference.detect",
     "export_onnx": "keras_slowfast.export.onnx",
     "export_saved_model": "keras_slowfast.export.saved_model",
     "export_tflite": "keras_slowfast.export.tflite",
-    "predict_video": "keras_slowfast.predict",
+    "predict_video": "keras_slowfast.inference.classify",
 }
 
 
@@ -47,12 +51,14 @@ __all__ = [
     "ExportedModel",
     "FastOnly",
     "SlowFast",
-    "SlowFastNet",
+    "SlowFastBackbone",
     "SlowFastDetector",
     "SlowFastR50",
     "SlowFastR50Detection",
     "SlowFastR101",
+    "SlowFastVideoClassifier",
     "SlowOnly",
+    "VideoPreprocessor",
     "convert_checkpoint",
     "count_flops",
     "count_params",
@@ -60,6 +66,7 @@ __all__ = [
     "export_saved_model",
     "export_tflite",
     "from_preset",
+    "load_model",
     "predict_video",
     "preset_names",
 ]

@@ -71,11 +71,11 @@ def crop_size_from_args(args, image_size):
 
 def load_model_from_args(args):
     """Builds or loads the model the options name."""
-    from keras_slowfast.predict import load_model
+    from keras_slowfast.models.loading import load_model
 
     overrides = {}
     if args.num_classes is not None:
         if args.preset is None:
             raise ValueError("--num-classes needs --preset")
         overrides["num_classes"] = args.num_classes
-    return load_model(args.weights, args.preset, **overrides)
+    return load_model(args.weights, preset=args.preset, **overrides)

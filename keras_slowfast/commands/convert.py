@@ -87,11 +87,13 @@ def run(args):
         config_path = args.output[: -len(".weights.h5")] + ".config.json"
         with open(config_path, "w", encoding="utf-8") as file:
             json.dump(model.get_config(), file, indent=1)
-        print(f"architecture: {config_path} (SlowFastNet.from_config)")
+        print(f"architecture: {config_path} (keras_slowfast.load_model reads it)")
+    backbone = getattr(model, "backbone", model)
     print(
         f"wrote {args.output}: {count_params(model):,d} parameters, "
-        f"stage_depths={model.stage_depths}, alpha={model.alpha}, "
-        f"num_frames={model.num_frames}, num_classes={model.num_classes}, "
-        f"input_convention={model.input_convention}"
+        f"stage_depths={backbone.stage_depths}, alpha={backbone.alpha}, "
+        f"num_frames={backbone.num_frames}, "
+        f"num_classes={getattr(model, 'num_classes', None)}, "
+        f"input_convention={getattr(model, 'input_convention', None)}"
     )
     return 0

@@ -31,10 +31,10 @@ def add_arguments(parser):
 
 
 def _small(pathways, num_classes):
-    from keras_slowfast.models.slowfast import SlowFastNet
+    from keras_slowfast.models.factories import classifier_from_arguments
 
     # Same stages and widths for both; Slow-only reads num_frames // alpha frames.
-    return SlowFastNet(
+    return classifier_from_arguments(
         stage_depths=[1, 1, 1, 1],
         pathways=pathways,
         alpha=4,
@@ -53,6 +53,7 @@ def run(args):
     import numpy as np
 
     from keras_slowfast.data import synthetic
+    from keras_slowfast.models.preprocessor import preprocessor_of
     from keras_slowfast.training import trainer
     from keras_slowfast.training.recipe import TrainingRecipe
 
@@ -61,9 +62,11 @@ def run(args):
     start = time.time()
     names = synthetic.MOTION_CLASSES
     print(f"Generating the moving-shape task: {len(names)} classes {list(names)}")
-    train_data = synthetic.make_motion_dataset(args.train_clips, seed=args.seed)
-    test_data = synthetic.make_motion_dataset(
-        args.test_clips, seed=args.seed + 1_000_003
+    train_clips, train_labels = synthetic.make_motion_dataset(
+        args.train_clips, seed=args.seed, normalize=False
+    )
+    test_clips, test_labels = synthetic.make_motion_dataset(
+        args.test_clips, seed=args.seed + 1_000_003, normalize=False
     )
     print(
         f"  {args.train_clips} training clips, {args.test_clips} held-out clips, "
@@ -80,6 +83,9 @@ def run(args):
     for pathways, label in (("slowfast", "SlowFast"), ("slow", "Slow-only")):
         keras.utils.set_random_seed(args.seed)
         model = _small(pathways, len(names))
+        preprocessor = preprocessor_of(model)
+        train_data = (synthetic.normalize_clip(train_clips, preprocessor), train_labels)
+        test_data = (synthetic.normalize_clip(test_clips, preprocessor), test_labels)
         frames = "Fast 16 + Slow 4 frames" if pathways == "slowfast" else "4 frames"
         print(f"\nTraining {label} ({model.count_params():,d} weights, sees {frames})")
         tick = time.time()
@@ -102,8 +108,10 @@ def run(args):
 
     rng = np.random.default_rng(args.seed + 7)
     label = int(rng.integers(len(names)))
-    clip = synthetic.normalize_clip(synthetic.make_motion_clip(label, rng))[None]
-    logits = np.asarray(models["SlowFast"].predict(clip, verbose=0))[0]
+    model = models["SlowFast"]
+    clip = synthetic.make_motion_clip(label, rng)[None]
+    clip = synthetic.normalize_clip(clip, preprocessor_of(model))
+    logits = np.asarray(model.predict(clip, verbose=0))[0]
     probabilities = np.exp(logits - logits.max())
     probabilities /= probabilities.sum()
     top = np.argsort(-probabilities)[:3]

@@ -2,12 +2,10 @@
 
 Person boxes come from a CSV you supply (``second,x1,y1,x2,y2`` in pixels of
 the video, one row per person and second) or from a detector that needs no
-download: OpenCV's built-in HOG people detector where the installed OpenCV has
-it (4.x; OpenCV 5 moved HOG out of the main package), else moving regions
-against the video's median background (static cameras). For every second of
-the video the SlowFast detector scores each box on a clip centred on that
-second, and the annotated video shows the boxes with their top actions during
-that second.
+download (``keras_slowfast.inference.detect``: OpenCV HOG, or moving regions).
+``detect_video`` scores each box of every second; this command draws the
+boxes with their top actions during that second and writes the video (and,
+with ``--csv``, AVA detection rows).
 """
 
 HELP = "Detect actions of people in a video; write an annotated video."
@@ -54,141 +52,21 @@ def add_arguments(parser):
     )
 
 
-def read_box_csv(path):
-    """``{second: [(x1, y1, x2, y2), ...]}`` from ``second,x1,y1,x2,y2`` rows."""
-    import csv
-
-    boxes = {}
-    with open(path, newline="", encoding="utf-8") as handle:
-        for line, row in enumerate(csv.reader(handle), start=1):
-            if not row or row[0].strip().lower() in ("", "second", "timestamp"):
-                continue
-            if len(row) < 5:
-                raise ValueError(
-                    f"{path}:{line}: expected 'second,x1,y1,x2,y2', got {row!r}"
-                )
-            try:
-                second = int(float(row[0]))
-                box = tuple(float(v) for v in row[1:5])
-            except ValueError:
-                raise ValueError(
-                    f"{path}:{line}: non-numeric value in {row!r}"
-                ) from None
-            if box[2] <= box[0] or box[3] <= box[1]:
-                raise ValueError(f"{path}:{line}: box {box} needs x2 > x1 and y2 > y1")
-            boxes.setdefault(second, []).append(box)
-    return boxes
-
-
-def has_hog():
-    """Whether the installed OpenCV has the HOG people detector (4.x does)."""
-    import cv2
-
-    return hasattr(cv2, "HOGDescriptor") and hasattr(
-        cv2, "HOGDescriptor_getDefaultPeopleDetector"
-    )
-
-
-def median_background(reader, samples=25):
-    """Median of ``samples`` frames spread over the video: the static scene."""
-    import numpy as np
-
-    instants = np.linspace(0.0, reader.info.duration, samples, endpoint=False)
-    return np.median(reader.frames_at(instants), axis=0).astype(np.uint8)
-
-
-def motion_people(frame_rgb, background, min_area_fraction=0.002, threshold=30):
-    """Boxes ``[(x1, y1, x2, y2)]`` of regions that differ from the background.
-
-    A fallback person detector for static cameras: pixels whose largest
-    channel difference to ``background`` exceeds ``threshold`` are closed
-    into blobs, and each blob of at least ``min_area_fraction`` of the frame
-    becomes a box (with a small margin).
-    """
-    import cv2
-    import numpy as np
-
-    difference = np.abs(frame_rgb.astype(np.int16) - background.astype(np.int16))
-    mask = (difference.max(axis=-1) > threshold).astype(np.uint8)
-    kernel = np.ones((5, 5), np.uint8)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
-    mask = cv2.dilate(mask, kernel)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    height, width = mask.shape
-    boxes = []
-    for label in range(1, count):
-        x, y, w, h, area = (int(v) for v in stats[label])
-        if area < min_area_fraction * height * width:
-            continue
-        boxes.append(
-            (
-                float(max(x - 2, 0)),
-                float(max(y - 2, 0)),
-                float(min(x + w + 2, width)),
-                float(min(y + h + 2, height)),
-            )
-        )
-    return boxes
-
-
-def hog_people(frame_rgb, threshold=0.5):
-    """Person boxes ``[(x1, y1, x2, y2)]`` on one RGB frame, OpenCV HOG + NMS.
-
-    Small frames are upscaled so a 64x128 HOG window fits a person of about
-    half the frame height.
-    """
-    import cv2
-    import numpy as np
-
-    if not has_hog():
-        raise ValueError(
-            f"this OpenCV ({cv2.__version__}) has no HOG people detector; "
-            "use --detector motion, --boxes, or OpenCV 4.x"
-        )
-    hog = cv2.HOGDescriptor()
-    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
-    height = frame_rgb.shape[0]
-    scale = max(1.0, 320.0 / height)
-    image = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR)
-    if scale > 1.0:
-        image = cv2.resize(image, None, fx=scale, fy=scale)
-    rects, weights = hog.detectMultiScale(
-        image, winStride=(8, 8), padding=(8, 8), scale=1.05
-    )
-    if len(rects) == 0:
-        return []
-    weights = np.asarray(weights, np.float32).reshape(-1)
-    keep = cv2.dnn.NMSBoxes(
-        [list(map(int, r)) for r in rects], weights.tolist(), threshold, 0.4
-    )
-    boxes = []
-    for i in np.asarray(keep).reshape(-1):
-        x, y, w, h = (float(v) / scale for v in rects[i])
-        boxes.append((x, y, x + w, y + h))
-    return boxes
-
-
 def _load_model(weights):
-    import keras
-
     from keras_slowfast.models import SlowFastDetector, SlowFastR50Detection
+    from keras_slowfast.models.loading import load_model
 
     if weights is None:
         print("warning: no --weights given; the detector is untrained (random scores)")
         return SlowFastR50Detection()
-    if weights.endswith(".keras"):
-        model = keras.saving.load_model(weights)
-        if not isinstance(model, SlowFastDetector):
-            raise ValueError(
-                f"{weights}: expected a saved SlowFastDetector, "
-                f"got {type(model).__name__}"
-            )
-        return model
-    if weights.endswith(".weights.h5"):
-        model = SlowFastR50Detection()
-        model.load_weights(weights)
-        return model
-    raise ValueError(f"--weights={weights!r} must end with .keras or .weights.h5")
+    # A .weights.h5 file without a config beside it: SlowFastR50Detection's.
+    preset = "slowfast_8x8_r50" if str(weights).endswith(".weights.h5") else None
+    model = load_model(weights, preset=preset, detector=True)
+    if not isinstance(model, SlowFastDetector):
+        raise ValueError(
+            f"{weights}: expected a saved SlowFastDetector, got {type(model).__name__}"
+        )
+    return model
 
 
 def _caption(scores, names, top_k):
@@ -201,22 +79,21 @@ def _caption(scores, names, top_k):
 def run(args):
     import os
 
-    import keras
     import numpy as np
 
-    from keras_slowfast.data.ava import letterbox, read_label_map, write_detections
+    from keras_slowfast.data.ava import read_label_map, write_detections
     from keras_slowfast.data.decode import VideoReader
-    from keras_slowfast.data.sampling import keyframe_clip_instants
-    from keras_slowfast.data.transforms import input_convention_of, normalize
+    from keras_slowfast.inference.detect import (
+        detect_video,
+        person_boxes,
+        read_box_csv,
+    )
 
     if args.top_k < 1:
         raise ValueError(f"--top-k={args.top_k} must be >= 1")
-    supplied = read_box_csv(args.boxes) if args.boxes else None
-    detector = args.detector
-    if detector == "auto":
-        detector = "hog" if has_hog() else "motion"
-    if supplied is None and detector == "hog" and not has_hog():
-        hog_people(None)  # raises the ValueError that explains it
+    source = read_box_csv(args.boxes) if args.boxes else args.detector
+    # Cheap checks first: an OpenCV without HOG fails before the model loads.
+    provider = person_boxes(source, hog_threshold=args.hog_threshold)
     model = _load_model(args.weights)
     if args.label_map:
         label_map = read_label_map(args.label_map)
@@ -230,61 +107,37 @@ def run(args):
     else:
         action_ids = list(range(1, model.num_classes + 1))
         names = [f"action {a}" for a in action_ids]
-    convention = input_convention_of(model)
 
+    result = detect_video(
+        model,
+        args.video,
+        boxes=provider,
+        sampling_rate=args.sampling_rate,
+        image_size=args.image_size,
+    )
     video_id = os.path.splitext(os.path.basename(args.video))[0]
-    rows = []
-    boxes_per_second, captions_per_second = [], []
+    size = np.float32([result["width"], result["height"]] * 2)
+    rows, boxes_per_second, captions_per_second = [], [], []
+    for entry in result["seconds"]:
+        captions = []
+        for box, box_scores in zip(entry["boxes"], entry["scores"], strict=True):
+            captions.append(_caption(box_scores, names, args.top_k))
+            for action, score in zip(action_ids, box_scores, strict=True):
+                rows.append((video_id, entry["second"], box / size, action, score))
+        boxes_per_second.append(entry["boxes"])
+        captions_per_second.append(captions)
     with VideoReader(args.video) as reader:
-        info = reader.info
-        background = None
-        if supplied is None and detector == "motion":
-            background = median_background(reader)
-        seconds = max(1, int(np.ceil(info.duration)))
-        progress = keras.utils.Progbar(seconds, unit_name="second")
-        for second in range(seconds):
-            # The keyframe of each second is its middle instant (AVA labels one
-            # keyframe per second).
-            keyframe = min(second + 0.5, info.duration)
-            if supplied is not None:
-                boxes = supplied.get(second, [])
-            else:
-                frame = reader.frames_at([keyframe])[0]
-                if detector == "hog":
-                    boxes = hog_people(frame, args.hog_threshold)
-                else:
-                    boxes = motion_people(frame, background)
-            captions = []
-            if boxes:
-                instants = keyframe_clip_instants(
-                    keyframe, model.num_frames, args.sampling_rate
-                )
-                clip, scale, pad = letterbox(
-                    reader.frames_at(instants), args.image_size
-                )
-                # The training convention: channels reordered, then normalized.
-                clip = normalize(clip, convention)
-                pixel = np.asarray(boxes, np.float32) * scale
-                pixel += np.float32([pad[0], pad[1], pad[0], pad[1]])
-                scores = np.asarray(model([clip[None], pixel[None]], training=False))[0]
-                for box, box_scores in zip(boxes, scores, strict=True):
-                    captions.append(_caption(box_scores, names, args.top_k))
-                    normalized = np.float32(box) / np.float32(
-                        [info.width, info.height, info.width, info.height]
-                    )
-                    for action, score in zip(action_ids, box_scores, strict=True):
-                        rows.append((video_id, second, normalized, action, score))
-            boxes_per_second.append(boxes)
-            captions_per_second.append(captions)
-            progress.update(second + 1)
-        _write_annotated(args.out, reader, info, boxes_per_second, captions_per_second)
+        _write_annotated(
+            args.out, reader, reader.info, boxes_per_second, captions_per_second
+        )
     if args.csv:
         write_detections(args.csv, rows)
-    source = "CSV" if supplied is not None else detector
+    shown = "CSV" if args.boxes else result["person_boxes"]
     total_boxes = sum(len(boxes) for boxes in boxes_per_second)
     print(
-        f"wrote {args.out}: {seconds} second(s), {total_boxes} person box(es) "
-        f"({source})" + (f"; detections in {args.csv}" if args.csv else "")
+        f"wrote {args.out}: {len(result['seconds'])} second(s), {total_boxes} "
+        f"person box(es) ({shown})"
+        + (f"; detections in {args.csv}" if args.csv else "")
     )
     return 0
 

@@ -18,13 +18,16 @@ def add_arguments(parser):
 
 
 def run(args):
+    from keras_slowfast.models.loading import load_model
     from keras_slowfast.training import trainer
     from keras_slowfast.training.recipe import TrainingRecipe
 
     config = trainer.load_config(args.config)
     recipe = TrainingRecipe.from_dict(config.get("training", {}))
-    model = trainer.load_model(args.model)
-    _, validation, class_names, _ = trainer.build_datasets(config["data"], recipe)
+    model = load_model(args.model)
+    _, validation, class_names, _ = trainer.build_datasets(
+        config["data"], recipe, input_convention=model.input_convention
+    )
     if validation is None:
         raise ValueError(f"{args.config}: the data section has no validation set")
     results = trainer.evaluate(

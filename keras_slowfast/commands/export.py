@@ -100,10 +100,10 @@ def run(args):
     import os
 
     from keras_slowfast.commands._model_args import load_model_from_args
-    from keras_slowfast.export.preprocessing import check_sizes
+    from keras_slowfast.models.preprocessor import VideoPreprocessor
 
     # Cheap checks first, so a typo does not wait for the model to load.
-    check_sizes(args.short_side, args.crop_size or None)
+    VideoPreprocessor(short_side=args.short_side, crop_size=args.crop_size or None)
     _check_format_options(args)
     if args.format == "savedmodel" and args.version is not None:
         target = os.path.join(args.output, str(args.version))

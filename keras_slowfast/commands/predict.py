@@ -12,6 +12,18 @@ from keras_slowfast.commands._model_args import (
 # building the parser does not import TensorFlow.
 RUNTIMES = ("onnxruntime", "tflite", "tf")
 
+# Columns of --csv: one row per window and rank, plus the whole video.
+CSV_HEADER = [
+    "video",
+    "window",
+    "start_time",
+    "end_time",
+    "rank",
+    "class_id",
+    "class_name",
+    "score",
+]
+
 HELP = "Classify videos: top-k per window and for the whole video (table/JSON/CSV)."
 
 
@@ -64,13 +76,7 @@ def run(args):
 
     from keras_slowfast.data.decode import VideoDecodeError
     from keras_slowfast.export import load_label_map
-    from keras_slowfast.predict import (
-        CSV_HEADER,
-        csv_rows,
-        format_table,
-        predict_video,
-        to_json,
-    )
+    from keras_slowfast.inference.classify import predict_video
 
     if not args.videos and args.camera is None:
         raise ValueError("give VIDEO files or --camera SOURCE")
@@ -142,7 +148,7 @@ def _load_model(args):
 
 
 def _run_stream(args, model, labels, crop_size):
-    from keras_slowfast.predict import predict_stream
+    from keras_slowfast.inference.classify import predict_stream
 
     windows = predict_stream(
         model,
@@ -168,3 +174,49 @@ def _run_stream(args, model, labels, crop_size):
     except KeyboardInterrupt:
         pass  # Ctrl-C is the normal way to stop a live stream
     return 0
+
+
+def format_table(result):
+    """A plain-text table of one ``predict_video`` result."""
+    rate = f"{result['fps']:g} fps" if result["fps"] else "unknown fps"
+    lines = [f"{result['path']}  ({result['duration']:.2f} s, {rate})"]
+    lines.append(f"  {'seconds':>15s}  top classes")
+    for window in result["windows"]:
+        seconds = f"{window['start_time']:.2f}-{window['end_time']:.2f}"
+        classes = ", ".join(f"{c['name']} {c['score']:.3f}" for c in window["top_k"])
+        lines.append(f"  {seconds:>15s}  {classes}")
+    classes = ", ".join(f"{c['name']} {c['score']:.3f}" for c in result["top_k"])
+    lines.append(f"  {'whole video':>15s}  {classes}")
+    return "\n".join(lines)
+
+
+def to_json(result):
+    """The result as JSON-serializable data (probabilities as a list)."""
+    return {**result, "probabilities": [float(p) for p in result["probabilities"]]}
+
+
+def csv_rows(result):
+    """CSV rows: video, window, start/end time, rank, id, name, score."""
+    rows = []
+    entries = [(str(i), w) for i, w in enumerate(result["windows"])]
+    whole = {
+        "start_time": 0.0,
+        "end_time": result["duration"],
+        "top_k": result["top_k"],
+    }
+    entries.append(("video", whole))
+    for name, window in entries:
+        for rank, entry in enumerate(window["top_k"], 1):
+            rows.append(
+                [
+                    result["path"],
+                    name,
+                    window["start_time"],
+                    window["end_time"],
+                    rank,
+                    entry["id"],
+                    entry["name"],
+                    f"{entry['score']:.6f}",
+                ]
+            )
+    return rows

@@ -3,8 +3,8 @@
 A converter turns each checkpoint key into a *target*: the path of a Keras
 variable below the model's top-level layers, such as
 ``"slow_res3/block0/conv_a/conv/kernel"`` or ``"head/proj/bias"``. Every model
-whose layers carry these names (``SlowFastNet`` and the detection model) can
-therefore be loaded by the same rules; nothing is matched by position.
+whose layers carry these names (``SlowFastBackbone`` and the task models
+around it) can therefore be loaded by the same rules; nothing is matched by position.
 
 torch is imported lazily, inside the functions that read checkpoint files.
 """

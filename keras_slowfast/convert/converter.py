@@ -98,7 +98,8 @@ def infer_config(arrays_by_target):
             ``map_state_dict``.
 
     Returns:
-        dict of ``SlowFastNet`` arguments.
+        dict of ``SlowFastBackbone`` arguments, plus ``num_classes`` when
+        the checkpoint has a classifier.
     """
     shapes = {target: tuple(array.shape) for target, array in arrays_by_target.items()}
     stems = {
@@ -149,7 +150,7 @@ def infer_config(arrays_by_target):
         for p, per_stage in kernels.items()
     }
     if pathways == "slow":
-        # SlowFastNet requires both entries; the Fast one is unused.
+        # The backbone requires both entries; the Fast one is unused.
         config["temporal_kernel_sizes"]["fast"] = [[3] * d for d in depths]
     config["nonlocal_blocks"] = [sorted(stage) for stage in nonlocal_blocks]
     fusion = shapes.get("fuse_stem/conv/conv/kernel")
@@ -158,9 +159,7 @@ def infer_config(arrays_by_target):
         config["fusion_kernel_size"] = fusion[2]
         config["fusion_channel_ratio"] = fusion[0] // fusion[1]
     head = shapes.get("head/proj/kernel")
-    if head is None:
-        config["include_top"] = False
-    else:
+    if head is not None:
         config["num_classes"] = head[0]
     return config
 
@@ -287,7 +286,7 @@ def convert_checkpoint(
     progress=True,
     **overrides,
 ):
-    """Builds a ``SlowFastNet`` from a PyTorchVideo or PySlowFast checkpoint.
+    """Builds a SlowFast model from a PyTorchVideo or PySlowFast checkpoint.
 
     The architecture is read from the checkpoint's weight shapes where they
     show it (see ``infer_config``); ``alpha`` and ``num_frames`` come from
@@ -296,10 +295,10 @@ def convert_checkpoint(
     ``alpha=8`` (or ``preset="slowfast_4x16_r50"``) for a 4x16 checkpoint.
     A PySlowFast checkpoint's own ``cfg`` entry, when present, supplies
     ``alpha``, ``num_frames`` and the input convention (see
-    ``checkpoint_settings``). The model records the source's input convention
-    (default: RGB in [0, 1], mean 0.45, std 0.225); override it with
-    ``input_convention=`` (PySlowFast Charades configs use
-    ``channel_order="bgr"``).
+    ``checkpoint_settings``). The model's :class:`VideoPreprocessor` records
+    the source's input convention (default: RGB in [0, 1], mean 0.45, std
+    0.225); override it with ``input_convention=`` (PySlowFast Charades
+    configs use ``channel_order="bgr"``) or ``preprocessor=``.
 
     Args:
         checkpoint: str, path or dict. A ``.pyth``/``.pt`` file, or a loaded
@@ -315,12 +314,15 @@ def convert_checkpoint(
         trust_checkpoint: bool. Allow full unpickling of a checkpoint file
             that holds more than tensors (only for files you trust).
         progress: bool. Show a progress bar over the weights.
-        **overrides: Any other ``SlowFastNet`` argument (``alpha``,
-            ``num_frames``, ``image_size``, ``input_convention``,
-            ``spatial_strides``, ``head_activation``, ``name``...).
+        **overrides: Any other :class:`SlowFastBackbone` argument (``alpha``,
+            ``num_frames``, ``image_size``, ``spatial_strides``...) or
+            :class:`SlowFastVideoClassifier` argument (``activation``,
+            ``preprocessor``, ``name``...), and ``input_convention``.
 
     Returns:
-        A built ``SlowFastNet`` with every weight loaded.
+        A :class:`SlowFastVideoClassifier` with every weight loaded, or the
+        :class:`SlowFastBackbone` alone for a checkpoint without a classifier
+        when ``num_classes`` is None.
 
     Raises:
         ValueError: for unreadable or unsafe files, unknown / missing /
@@ -332,7 +334,10 @@ def convert_checkpoint(
     ...                            source="pytorchvideo")  # doctest: +SKIP
     """
     from keras_slowfast.convert.common import assign_weights
-    from keras_slowfast.models.slowfast import SlowFastNet
+    from keras_slowfast.models.backbone import SlowFastBackbone
+    from keras_slowfast.models.classifier import SlowFastVideoClassifier
+    from keras_slowfast.models.factories import split_arguments
+    from keras_slowfast.models.preprocessor import VideoPreprocessor
 
     if not isinstance(checkpoint, dict):
         checkpoint = load_checkpoint(checkpoint, trust_checkpoint=trust_checkpoint)
@@ -341,27 +346,31 @@ def convert_checkpoint(
         infer_config(arrays), preset, checkpoint_settings(checkpoint)
     )
     head_keys = [keys[t] for t in ("head/proj/kernel", "head/proj/bias") if t in keys]
-    drop_head = False
-    if num_classes is not None and config.get("num_classes") != int(num_classes):
-        drop_head = bool(head_keys)
-        config["num_classes"] = int(num_classes)
-        config["include_top"] = True
+    checkpoint_classes = config.pop("num_classes", None)
+    classes = checkpoint_classes if num_classes is None else int(num_classes)
+    drop_head = bool(head_keys) and classes != checkpoint_classes
     config.update(overrides)
-    if not config.get("include_top", True) and head_keys:
-        drop_head = True
+    convention = config.pop("input_convention", None)
+    if "preprocessor" not in config:
+        config["preprocessor"] = VideoPreprocessor.from_convention(convention)
     if drop_head:
         logger.warning(
             "not loading the checkpoint's classifier %s (shape %s): the model has "
-            "%s; the new head keeps its initial values",
+            "num_classes=%s; the new head keeps its initial values",
             head_keys,
             tuple(arrays["head/proj/kernel"].shape),
-            f"num_classes={config['num_classes']}"
-            if config.get("include_top", True)
-            else "include_top=False",
+            classes,
         )
         for target in ("head/proj/kernel", "head/proj/bias"):
             arrays.pop(target, None)
-    model = SlowFastNet(**config)
-    skip = {"head/proj/kernel", "head/proj/bias"} if drop_head else set()
+    backbone_args, task_args = split_arguments(config)
+    backbone = SlowFastBackbone(**backbone_args)
+    if classes is None:
+        model = backbone
+    else:
+        model = SlowFastVideoClassifier(backbone, classes, **task_args)
+    # A head the checkpoint does not fill (dropped, or none in it) starts new.
+    new_head = drop_head or (classes is not None and not head_keys)
+    skip = {"head/proj/kernel", "head/proj/bias"} if new_head else set()
     assign_weights(model, arrays, keys, progress=progress, skip=skip)
     return model

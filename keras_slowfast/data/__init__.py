@@ -20,7 +20,6 @@ from keras_slowfast.data.sampling import (
     random_clip_instants,
     uniform_clip_instants,
 )
-from keras_slowfast.data.transforms import input_convention_of, normalize
 
 __all__ = [
     "DatasetStats",
@@ -29,9 +28,7 @@ __all__ = [
     "VideoDecodeError",
     "VideoInfo",
     "VideoReader",
-    "input_convention_of",
     "keyframe_clip_instants",
-    "normalize",
     "probe_video",
     "random_clip_instants",
     "read_folder_tree",

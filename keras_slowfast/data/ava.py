@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from keras_slowfast.data.decode import VideoDecodeError, probe_video, read_frames_at
 from keras_slowfast.data.sampling import keyframe_clip_instants
-from keras_slowfast.data.transforms import normalize
+from keras_slowfast.models.preprocessor import VideoPreprocessor
 
 logger = logging.getLogger("keras_slowfast")
 
@@ -298,8 +298,10 @@ class AVADataConfig:
             ``channel_order``.
         channel_order: ``"rgb"``, or ``"bgr"`` for models trained on BGR
             frames (PySlowFast's Caffe2 checkpoints): the channels are
-            reordered before normalizing, as everywhere else (the model's
-            ``input_convention``).
+            reordered before normalizing, as everywhere else. ``mean``,
+            ``std`` and ``channel_order`` are the model's input convention
+            (``preprocessor_of(model).input_convention``), applied by
+            :attr:`preprocessor`.
         flip: bool. Random horizontal flips (training).
         seed: int. Seed of the flips and of the shuffle.
     """
@@ -315,6 +317,17 @@ class AVADataConfig:
     channel_order: str = "rgb"
     flip: bool = False
     seed: int = 0
+
+    def __post_init__(self):
+        # Bad mean, std or channel_order fail here, not at the first sample.
+        _ = self.preprocessor
+
+    @property
+    def preprocessor(self):
+        """The :class:`VideoPreprocessor` of ``mean``, ``std``, ``channel_order``."""
+        return VideoPreprocessor(
+            mean=self.mean, std=self.std, channel_order=self.channel_order
+        )
 
 
 class AVADataset:
@@ -342,6 +355,7 @@ class AVADataset:
         self._class_index = {c: i for i, c in enumerate(self.class_ids)}
         self.keys = sorted(boxes)
         self.boxes = boxes
+        self.preprocessor = self.config.preprocessor
         self.skipped_videos = set()
         self._infos = {}
 
@@ -404,10 +418,7 @@ class AVADataset:
             normalized = normalized.copy()
             normalized[:, [0, 2]] = 1.0 - normalized[:, [2, 0]]
         pixels = boxes_to_pixels(normalized, info.height, info.width, scale, pad)
-        clip = normalize(
-            frames,
-            {"mean": cfg.mean, "std": cfg.std, "channel_order": cfg.channel_order},
-        )
+        clip = np.asarray(self.preprocessor.normalize(frames))
         boxes = np.full((cfg.max_boxes, 4), -1.0, np.float32)
         boxes[: len(entries)] = pixels
         padded_norm = np.full((cfg.max_boxes, 4), -1.0, np.float32)

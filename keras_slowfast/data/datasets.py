@@ -3,10 +3,11 @@
 The pipeline is a chain of small pure steps, run per video inside
 ``tf.numpy_function`` with parallel calls: sample (which instants, in seconds,
 ``data/sampling.py``) -> decode (the frames shown at those instants,
-``data/decode.py``) -> spatial augmentation -> normalize. Clips come out as
-float32 ``(num_frames, height, width, 3)``, normalized with the model's
-``input_convention``; the model packs the Slow/Fast pathways itself, so the
-pipeline never does.
+``data/decode.py``) -> spatial augmentation, giving uint8 clips -> normalize,
+in the dataset's graph, by the :class:`VideoPreprocessor` of the config's
+``input_convention`` (the model's). Clips come out as float32
+``(num_frames, height, width, 3)``; the model packs the Slow/Fast pathways
+itself, so the pipeline never does.
 
 Readers for the list formats users have: Kinetics-style lists
 (``path label`` or ``path,label``), a class-per-folder tree, and
@@ -31,6 +32,7 @@ import tensorflow as tf
 
 from keras_slowfast.data import sampling, transforms
 from keras_slowfast.data.decode import BACKENDS, VideoDecodeError, VideoReader
+from keras_slowfast.models.preprocessor import VideoPreprocessor
 
 logger = logging.getLogger("keras_slowfast")
 
@@ -56,8 +58,9 @@ class VideoDataConfig:
         num_clips: int. Evaluation clips per video (uniformly spaced).
         num_crops: int. Evaluation crops per clip, 1 (center) or 3.
         backend: str. Decoder, ``"opencv"`` or ``"pyav"``.
-        input_convention: dict or None. ``mean``, ``std``, ``channel_order`` as
-            in ``SlowFastNet.input_convention``; None means 0.45/0.225 RGB.
+        input_convention: dict or None. ``mean``, ``std``, ``channel_order``:
+            the model's (``preprocessor_of(model).input_convention``); None
+            means 0.45/0.225 RGB.
         shuffle_buffer_size: int. Training shuffle buffer (in videos).
         num_parallel_calls: int. Parallel decodes; -1 = ``tf.data.AUTOTUNE``.
         prefetch: int. Batches to prefetch; -1 = ``tf.data.AUTOTUNE``.
@@ -106,7 +109,9 @@ class VideoDataConfig:
             raise ValueError(f"num_crops={self.num_crops} must be 1 or 3")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend={self.backend!r} must be one of {BACKENDS}")
-        self.input_convention = transforms.check_input_convention(self.input_convention)
+        self.input_convention = VideoPreprocessor.from_convention(
+            self.input_convention
+        ).input_convention
 
 
 class DatasetStats:
@@ -338,6 +343,15 @@ class VideoClipDataset:
     def __len__(self):
         return len(self.paths)
 
+    @property
+    def preprocessor(self):
+        """The :class:`VideoPreprocessor` that normalizes the decoded clips.
+
+        Built from ``config.input_convention``; the pipeline applies its
+        ``normalize`` to the uint8 clips inside the dataset graph.
+        """
+        return VideoPreprocessor.from_convention(self.config.input_convention)
+
     def _targets(self, labels, num_classes):
         count = len(self.paths)
         if labels is None:
@@ -431,7 +445,7 @@ class VideoClipDataset:
         frames = self._decode(index, instants)
         size = config.train_crop_size
         if frames is None:
-            return np.zeros((config.num_frames, size, size, 3), np.float32), False
+            return np.zeros((config.num_frames, size, size, 3), np.uint8), False
         frames = transforms.train_transform(
             frames,
             short_side_range=config.train_short_side,
@@ -439,7 +453,7 @@ class VideoClipDataset:
             flip=config.random_flip,
             rng=rng,
         )
-        return transforms.normalize(frames, config.input_convention), True
+        return np.ascontiguousarray(frames), True
 
     def _eval_views(self, index, clip_index):
         config = self.config
@@ -459,14 +473,14 @@ class VideoClipDataset:
         size = config.eval_crop_size
         if frames is None:
             shape = (config.num_crops, config.num_frames, size, size, 3)
-            return np.zeros(shape, np.float32), False
+            return np.zeros(shape, np.uint8), False
         views = transforms.eval_transform(
             frames,
             short_side=config.eval_short_side,
             crop_size=size,
             num_crops=config.num_crops,
         )
-        return transforms.normalize(views, config.input_convention), True
+        return views, True
 
     # -- tf.data --------------------------------------------------------------
 
@@ -582,12 +596,14 @@ class VideoClipDataset:
             )
         )
 
+        preprocessor = self.preprocessor
+
         def load(index, clip_index):
             views, ok = tf.numpy_function(
-                self._eval_views, [index, clip_index], (tf.float32, tf.bool)
+                self._eval_views, [index, clip_index], (tf.uint8, tf.bool)
             )
             views = tf.ensure_shape(views, (config.num_crops, *clip_shape))
-            return views, tf.gather(targets, index), ok
+            return preprocessor.normalize(views), tf.gather(targets, index), ok
 
         dataset = dataset.map(
             load, num_parallel_calls=self._parallel(), deterministic=True
@@ -607,12 +623,14 @@ class VideoClipDataset:
         size = config.train_crop_size
         clip_shape = (config.num_frames, size, size, 3)
 
+        preprocessor = self.preprocessor
+
         def load(index, seed):
             clip, ok = tf.numpy_function(
-                self._train_clip, [index, seed], (tf.float32, tf.bool)
+                self._train_clip, [index, seed], (tf.uint8, tf.bool)
             )
             clip = tf.ensure_shape(clip, clip_shape)
-            return clip, tf.gather(targets, index), ok
+            return preprocessor.normalize(clip), tf.gather(targets, index), ok
 
         dataset = dataset.map(
             load, num_parallel_calls=self._parallel(), deterministic=True
@@ -651,11 +669,14 @@ class VideoClipDataset:
             )
         )
 
+        preprocessor = self.preprocessor
+
         def load(index, clip_index):
             views, ok = tf.numpy_function(
-                self._eval_views, [index, clip_index], (tf.float32, tf.bool)
+                self._eval_views, [index, clip_index], (tf.uint8, tf.bool)
             )
-            return tf.ensure_shape(views, clip_shape), index, ok
+            views = tf.ensure_shape(views, clip_shape)
+            return preprocessor.normalize(views), index, ok
 
         dataset = dataset.map(
             load, num_parallel_calls=self._parallel(), deterministic=True

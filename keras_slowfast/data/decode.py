@@ -72,6 +72,8 @@ DEFAULT_FPS = 30.0
 # Consecutive failed ``grab()`` calls that mean the end of the file: OpenCV
 # fails once on a damaged frame (a corrupt first key frame) and then goes on.
 OPENCV_GRAB_ATTEMPTS = 16
+# Still images OpenCV would open as one-frame "videos".
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 class VideoDecodeError(ValueError):
@@ -118,6 +120,22 @@ def _check_path(path):
         raise VideoDecodeError(path, "is a directory, expected a video file")
     if os.path.getsize(path) == 0:
         raise VideoDecodeError(path, "empty file")
+
+
+def check_not_image(path):
+    """Raises a VideoDecodeError when ``path`` is a still image, not a video.
+
+    By extension, then by asking OpenCV whether it reads the file as an image.
+    """
+    if str(path).lower().endswith(IMAGE_EXTENSIONS):
+        raise VideoDecodeError(path, "is an image file, expected a video")
+    if os.path.isfile(path):
+        try:
+            is_image = cv2.haveImageReader(str(path))
+        except cv2.error:
+            is_image = False
+        if is_image:
+            raise VideoDecodeError(path, "is an image file, expected a video")
 
 
 def check_instants(instants):

@@ -138,6 +138,29 @@ def uniform_clip_instants(
     return clip_instants(starts[clip_index], num_frames, interval)
 
 
+def window_instants(
+    duration, num_frames, sampling_rate=2, target_fps=DEFAULT_TARGET_FPS, *,
+    num_clips=None, window_stride=None, video_fps=None,
+):  # fmt: skip
+    """The instants of every window ``predict_video`` classifies.
+
+    Multi-view (``num_clips``) windows are exactly the evaluation pipeline's
+    (:func:`uniform_clip_instants`); sliding windows follow each other (or
+    overlap, ``window_stride`` seconds apart) with a last one ending at the
+    video's end (:func:`sliding_starts`).
+
+    Returns:
+        float64 array ``(num_windows, num_frames)`` of seconds.
+    """
+    interval = clip_interval(sampling_rate, target_fps, video_fps)
+    span = clip_span(num_frames, interval)
+    if num_clips is not None:
+        starts = uniform_starts(duration, span, num_clips)
+    else:
+        starts = sliding_starts(duration, span, window_stride)
+    return np.stack([clip_instants(s, num_frames, interval) for s in starts])
+
+
 def keyframe_clip_instants(
     timestamp, num_frames, sampling_rate, target_fps=DEFAULT_TARGET_FPS,
     time_offset=0.0,

@@ -27,8 +27,6 @@ DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 SPEED_NAMES = ("slow", "fast")
 MOTION_CLASSES = tuple(f"{d}_{s}" for s in SPEED_NAMES for d in DIRECTIONS)
 SHAPES = ("disc", "square", "triangle")
-# (rgb / 255 - mean) / std, the PyTorchVideo / PySlowFast convention.
-MEAN, STD = 0.45, 0.225
 
 
 def _check_positive(value, name):
@@ -106,9 +104,22 @@ def make_motion_clip(
     return clip
 
 
-def normalize_clip(clip):
-    """uint8 RGB clip(s) -> float32 ``(rgb / 255 - 0.45) / 0.225``."""
-    return ((np.asarray(clip, np.float32) / 255.0) - MEAN) / STD
+def normalize_clip(clip, preprocessor=None):
+    """uint8 RGB clip(s) -> float32 model input, as a NumPy array.
+
+    Args:
+        clip: uint8 array ``(..., 3)``, RGB.
+        preprocessor: the model's ``VideoPreprocessor``
+            (``preprocessor_of(model)``); None for the default 0.45 / 0.225
+            RGB convention.
+    """
+    if preprocessor is None:
+        # Imported here: generating uint8 clips needs neither Keras nor its
+        # backend.
+        from keras_slowfast.models.preprocessor import VideoPreprocessor
+
+        preprocessor = VideoPreprocessor()
+    return np.asarray(preprocessor.normalize(np.asarray(clip, np.uint8)))
 
 
 def make_motion_dataset(

@@ -2,7 +2,8 @@
 
 Small pure functions in NumPy/OpenCV (they run inside the ``tf.data`` decode
 step, where OpenCV releases the GIL): short-side scaling, random and uniform
-crops, horizontal flip, and normalization to the model's input convention.
+crops and horizontal flip. Clips stay uint8 RGB; the model's
+``VideoPreprocessor`` normalizes them afterwards, in the pipeline's graph.
 Random choices come from an explicit ``numpy.random.Generator``.
 """
 
@@ -10,12 +11,6 @@ import math
 
 import cv2
 import numpy as np
-
-DEFAULT_INPUT_CONVENTION = {
-    "mean": [0.45, 0.45, 0.45],
-    "std": [0.225, 0.225, 0.225],
-    "channel_order": "rgb",
-}
 
 
 def _check_clip(frames):
@@ -113,64 +108,6 @@ def horizontal_flip(frames):
     """Mirrors every frame left-right."""
     _check_clip(frames)
     return frames[:, :, ::-1]
-
-
-def check_input_convention(convention):
-    """Completes and checks a model ``input_convention`` dict.
-
-    Returns:
-        dict with ``mean`` and ``std`` (3 floats each, for channels in [0, 1], in
-        the model's channel order) and ``channel_order`` ("rgb" or "bgr").
-    """
-    convention = {**DEFAULT_INPUT_CONVENTION, **(convention or {})}
-    for key in ("mean", "std"):
-        values = np.broadcast_to(np.asarray(convention[key], "float64"), (3,))
-        convention[key] = [float(v) for v in values]
-    if min(convention["std"]) <= 0:
-        raise ValueError(f"input_convention['std']={convention['std']} must be > 0")
-    if convention["channel_order"] not in ("rgb", "bgr"):
-        raise ValueError(
-            f"input_convention['channel_order']={convention['channel_order']!r} "
-            "must be 'rgb' or 'bgr'"
-        )
-    return convention
-
-
-def input_convention_of(model):
-    """A model's ``input_convention`` (the default 0.45/0.225 RGB if it has none)."""
-    return check_input_convention(getattr(model, "input_convention", None))
-
-
-def normalize(frames, convention=None):
-    """uint8 RGB frames -> float32 ``((x / 255)[order] - mean) / std``.
-
-    Args:
-        frames: uint8 array ``(..., 3)`` in RGB order.
-        convention: dict like ``model.input_convention``; None for the default.
-    """
-    convention = check_input_convention(convention)
-    clip = frames.astype(np.float32) * np.float32(1 / 255)
-    if convention["channel_order"] == "bgr":
-        clip = clip[..., ::-1]
-    mean = np.asarray(convention["mean"], np.float32)
-    inv_std = 1 / np.asarray(convention["std"], np.float32)
-    clip -= mean
-    clip *= inv_std
-    return clip
-
-
-def denormalize(clip, convention=None):
-    """The inverse of :func:`normalize`: normalized clip -> uint8 RGB frames.
-
-    For pictures of what a model saw (heat maps, TensorBoard images).
-    """
-    convention = check_input_convention(convention)
-    mean = np.asarray(convention["mean"], np.float32)
-    std = np.asarray(convention["std"], np.float32)
-    frames = np.asarray(clip, np.float32) * std + mean
-    if convention["channel_order"] == "bgr":
-        frames = frames[..., ::-1]
-    return np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8)
 
 
 def train_transform(frames, *, short_side_range, crop_size, flip, rng):

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_slowfast.data.datasets import VideoClipDataset, VideoDataConfig
-from keras_slowfast.data.transforms import input_convention_of
+from keras_slowfast.models.preprocessor import preprocessor_of
 
 ACTIVATIONS = ("auto", "softmax", "sigmoid", "none")
 
@@ -54,7 +54,7 @@ def _activation(model, activation, multi_label):
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation={activation!r} must be one of {ACTIVATIONS}")
     if activation == "auto":
-        head = getattr(model, "head_activation", None)
+        head = getattr(model, "activation", None)
         if head in ("softmax", "sigmoid"):
             return "none"  # the model already outputs probabilities
         return "sigmoid" if multi_label else "softmax"
@@ -85,8 +85,8 @@ def evaluate_multiview(
 ):
     """Runs ``model`` over every view of every video and averages the scores.
 
-    The clips are normalized with ``model.input_convention`` and take
-    ``model.num_frames`` frames when the model has that attribute.
+    The clips are normalized by the model's preprocessor (``preprocessor_of``)
+    and take ``model.num_frames`` frames when the model has that attribute.
 
     Args:
         model: a Keras model taking clips ``(batch, T, H, W, 3)``.
@@ -99,7 +99,7 @@ def evaluate_multiview(
         config: ``VideoDataConfig`` or None. Data options for a path list
             (default: the dataset's config or the defaults).
         activation: "auto" (softmax/sigmoid unless the model's
-            ``head_activation`` already is one), "softmax", "sigmoid" or "none".
+            ``activation`` already is one), "softmax", "sigmoid" or "none".
         verbose: int. 1 shows a ``keras.utils.Progbar`` over views.
 
     Returns:
@@ -133,7 +133,7 @@ def evaluate_multiview(
         base,
         num_clips=num_clips,
         num_crops=num_crops,
-        input_convention=input_convention_of(model),
+        input_convention=preprocessor_of(model).input_convention,
     )
     if source is None:
         # Unlabeled videos: targets are -1; multi_label only picks the sigmoid.

@@ -53,13 +53,24 @@ class GradCAM:
     layers: dict
 
 
+def _backbone(model):
+    """The task's backbone; a ValueError for anything but a task model."""
+    backbone = getattr(model, "backbone", None)
+    if backbone is None or getattr(model, "head", None) is None:
+        raise ValueError(
+            "grad_cam explains a SlowFastVideoClassifier or SlowFastDetector "
+            f"(a backbone with a head), got {type(model).__name__}"
+        )
+    return backbone
+
+
 def default_layers(model):
     """The last stage of each pathway the model has: ``{"slow": "slow_res5", ...}``.
 
     Raises:
         ValueError: the model has no ``slow_res5`` or ``fast_res5`` layer.
     """
-    names = {layer.name for layer in model.layers}
+    names = {layer.name for layer in _backbone(model).layers}
     found = {p: f"{p}_res5" for p in PATHWAYS if f"{p}_res5" in names}
     if not found:
         raise ValueError(
@@ -82,12 +93,12 @@ def _check_layers(model, layers):
                 "dict such as {'slow4': 'slow_res4', 'slow5': 'slow_res5'} for more"
             )
         layers = dict(zip(keys, layers, strict=True))
-    names = [layer.name for layer in model.layers]
+    names = [layer.name for layer in _backbone(model).layers]
     for key, name in layers.items():
         if name not in names:
             raise ValueError(
-                f"layers[{key!r}]={name!r}: model {model.name!r} has no such layer "
-                f"(top-level layers: {', '.join(names)})"
+                f"layers[{key!r}]={name!r}: the backbone of {model.name!r} has no "
+                f"such layer (its layers: {', '.join(names)})"
             )
     return dict(layers)
 
@@ -176,8 +187,15 @@ class _Explainer:
                 f"KERAS_BACKEND={' or '.join(SUPPORTED_BACKENDS)}"
             )
         self.keys = list(layers)
-        outputs = [model.get_layer(layers[k]).output for k in self.keys]
-        self.probe = keras.Model(model.inputs, [*outputs, model.outputs[0]])
+        # The backbone again, also returning the chosen layers' maps, then the
+        # task's own head on its final maps: scores depend on those maps.
+        backbone = _backbone(model)
+        chosen = [backbone.get_layer(layers[k]).output for k in self.keys]
+        inner = keras.Model(backbone.inputs, [*chosen, *backbone.outputs])
+        outputs = inner(model.inputs[0])
+        maps, finals = outputs[: len(chosen)], outputs[len(chosen) :]
+        scores = model.head([*finals, *model.inputs[1:]])
+        self.probe = keras.Model(model.inputs, [*maps, scores])
         self._step = self._torch_step
         if backend == "tensorflow":
             import tensorflow as tf
@@ -286,7 +304,7 @@ def grad_cam(model, clip, class_index=None, layers=None, boxes=None, weighting=N
     """Grad-CAM maps of the Slow and the Fast pathway for a batch of clips.
 
     Args:
-        model: a SlowFast classifier (``SlowFastNet`` with a head) or detector
+        model: a ``SlowFastVideoClassifier`` or ``SlowFastDetector``
             (``SlowFastDetector``). Its score before any softmax is what is
             explained; with a sigmoid or softmax head the maps are of the
             activated score (for a sigmoid, the same maps: a positive factor

@@ -11,21 +11,18 @@ import os
 import keras
 import numpy as np
 
-from keras_slowfast.data.decode import VideoReader
+from keras_slowfast.data.decode import VideoReader, check_not_image
+from keras_slowfast.data.sampling import window_instants
 from keras_slowfast.explain import overlay
 from keras_slowfast.explain.grad_cam import grad_cam
-from keras_slowfast.export.preprocessing import check_sizes, preprocess_video
 from keras_slowfast.export.saved_model import (
     _resolve_activation,
     is_detection_model,
     load_label_map,
 )
-from keras_slowfast.predict import _check_not_image, window_instants
+from keras_slowfast.models.preprocessor import VideoPreprocessor, preprocessor_of
 
-# Frames shown as they were before normalisation: the same resize and crop,
-# values scaled to [0, 1] only.
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
-_DISPLAY_CONVENTION = {"mean": [0.0] * 3, "std": [1.0] * 3, "channel_order": "rgb"}
 
 
 def _class_index(name_or_id, labels, num_classes):
@@ -102,7 +99,11 @@ def explain_video(
             "explain_video explains classifiers; for a detector call "
             "keras_slowfast.explain.grad_cam(model, clip, boxes=...)"
         )
-    short_side, crop_size = check_sizes(short_side, crop_size)
+    preprocessor = VideoPreprocessor.from_convention(
+        preprocessor_of(model).input_convention,
+        short_side=short_side,
+        crop_size=crop_size,
+    )
     if out is None and frames_out is None:
         raise ValueError("nothing to write: give out (a video file) or frames_out")
     if out is not None and os.path.splitext(out)[1].lower() not in VIDEO_CODECS:
@@ -117,7 +118,7 @@ def explain_video(
     class_index = _class_index(class_name, labels, num_classes)
     num_frames = int(model.inputs[0].shape[1])
     path = os.fspath(path)
-    _check_not_image(path)
+    check_not_image(path)
     if frames_out:
         os.makedirs(frames_out, exist_ok=True)
     activation = _resolve_activation(model, "auto")
@@ -139,21 +140,9 @@ def explain_video(
         )
         try:
             for number, instants in enumerate(windows):
-                frames = reader.frames_at(instants)[None]
-                geometry = {"short_side": short_side, "crop_size": crop_size}
-                clip = np.asarray(
-                    preprocess_video(
-                        frames,
-                        input_convention=getattr(model, "input_convention", None),
-                        **geometry,
-                    )
-                )
-                shown = np.asarray(
-                    preprocess_video(
-                        frames, input_convention=_DISPLAY_CONVENTION, **geometry
-                    )
-                )[0]
-                shown = np.clip(np.rint(shown * 255.0), 0, 255).astype(np.uint8)
+                clip = np.asarray(preprocessor(reader.frames_at(instants)[None]))
+                # The frames as the model saw them (resized and cropped).
+                shown = np.asarray(preprocessor.denormalize(clip[0]))
                 result = grad_cam(model, clip, class_index=class_index)
                 chosen = int(result.class_index[0])
                 scores = result.scores[0]

@@ -1,8 +1,8 @@
 """Export for deployment: TF Serving SavedModel, ONNX and TFLite, each with
-the same in-graph preprocessing, and ``ExportedModel`` to run the files."""
+the same in-graph preprocessing (the model's ``VideoPreprocessor``), and
+``ExportedModel`` to run the files."""
 
 from keras_slowfast.export.onnx import export_onnx
-from keras_slowfast.export.preprocessing import preprocess_video
 from keras_slowfast.export.runtime import ExportedModel
 from keras_slowfast.export.saved_model import (
     export_saved_model,
@@ -17,6 +17,5 @@ __all__ = [
     "export_saved_model",
     "export_tflite",
     "load_label_map",
-    "preprocess_video",
     "reference_outputs",
 ]

@@ -6,7 +6,7 @@ preprocessing, box mapping and output activation are the SavedModel's:
 
 * ``serving_default`` (default): input ``video``, uint8 RGB frames ``(batch,
   num_frames, height, width, 3)`` of any size, resized, center-cropped and
-  normalized in the graph by the model's ``input_convention``;
+  normalized in the graph by the model's ``VideoPreprocessor``;
 * ``normalized``: input ``video``, float32 clips already preprocessed.
 
 A detector also takes ``boxes`` ``(batch, num_boxes, 4)``. Outputs are
@@ -74,7 +74,7 @@ def export_onnx(
     """Writes ``model`` as an ONNX file with its preprocessing.
 
     Args:
-        model: a Keras video classifier (e.g. ``SlowFastNet``) or detector
+        model: a Keras video classifier (e.g. ``SlowFastVideoClassifier``) or detector
             (``SlowFastDetector``, two inputs ``video`` and ``boxes``), in
             float32.
         path: str. The ``.onnx`` file to write.

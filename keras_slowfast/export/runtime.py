@@ -6,7 +6,7 @@ what a caller needs to feed it from the file: which signature was exported
 (raw uint8 frames or normalized clips), the number of frames, the input
 convention and the label names (ONNX ``metadata_props`` and the TFLite
 model's metadata; a SavedModel is described by its ``serving_default``
-signature). ``keras_slowfast.predict.predict_video`` accepts it in place of a
+signature). ``keras_slowfast.inference.predict_video`` accepts it in place of a
 Keras model, so a video is classified with the same windows and the same
 preprocessing whichever runtime runs the network.
 """
@@ -169,6 +169,11 @@ class ExportedModel:
     @property
     def labels(self):
         return self.metadata.get("labels")
+
+    @property
+    def input_convention(self):
+        """The ``{"mean", "std", "channel_order"}`` the file was exported with."""
+        return self.metadata["input_convention"]
 
     def _load_onnx(self):
         ort = import_optional("onnxruntime", "running an ONNX file")

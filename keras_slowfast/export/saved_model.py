@@ -5,7 +5,7 @@ the highest version) with these signatures:
 
 * ``serving_default``: raw uint8 RGB frames ``video`` ``(batch, num_frames,
   height, width, 3)`` of any height and width. The graph resizes the short
-  side, center-crops and normalizes (from ``model.input_convention``), runs
+  side, center-crops and normalizes (the model's ``VideoPreprocessor``), runs
   the model and returns ``probabilities``, ``top_k_ids``, ``top_k_scores`` and,
   with a label map, ``top_k_names``.
 * ``normalized``: the same outputs for a float32 ``video`` that is already
@@ -24,13 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_slowfast.export.preprocessing import (
-    check_sizes,
-    crop_offsets,
-    preprocess_video,
-    resized_shape,
-)
-from keras_slowfast.models.slowfast import DEFAULT_INPUT_CONVENTION
+from keras_slowfast.models.preprocessor import VideoPreprocessor, preprocessor_of
 
 PRECISIONS = ("float32", "float16", "bfloat16")
 ACTIVATIONS = ("auto", "softmax", "sigmoid", "none")
@@ -124,7 +118,7 @@ def _resolve_activation(model, output_activation):
         )
     if output_activation != "auto":
         return output_activation
-    if getattr(model, "head_activation", None) is not None:
+    if getattr(model, "activation", None) is not None:
         return "none"  # the head already returns probabilities
     return "sigmoid" if is_detection_model(model) else "softmax"
 
@@ -145,9 +139,7 @@ class _Endpoints:
         self,
         model,
         *,
-        short_side,
-        crop_size,
-        convention,
+        preprocessor,
         activation,
         top_k,
         labels,
@@ -157,9 +149,7 @@ class _Endpoints:
         label_outputs=True,
     ):
         self.model = model
-        self.short_side = short_side
-        self.crop_size = crop_size
-        self.convention = convention
+        self.preprocessor = preprocessor
         self.activation = activation
         self.top_k = top_k
         self.labels = labels
@@ -189,15 +179,10 @@ class _Endpoints:
     def model_boxes(self, video, boxes):
         """Maps raw-frame normalized boxes onto the preprocessed frames."""
         shape = tf.shape(video)
-        height, width = shape[2], shape[3]
-        if self.short_side is not None:
-            height, width = resized_shape(height, width, self.short_side)
-        top = left = tf.constant(0, tf.int32)
-        if self.crop_size is not None:
-            top, left = crop_offsets(height, width, self.crop_size)
-            out_h = out_w = self.crop_size
-        else:
-            out_h, out_w = height, width
+        height, width = self.preprocessor.resized_shape(shape[2], shape[3])
+        top, left = self.preprocessor.crop_offsets(height, width)
+        crop_size = self.preprocessor.crop_size
+        out_h, out_w = (crop_size, crop_size) if crop_size else (height, width)
         scale = tf.cast(tf.stack([width, height, width, height]), tf.float32)
         shift = tf.cast(tf.stack([left, top, left, top]), tf.float32)
         boxes = tf.cast(boxes, tf.float32)
@@ -209,19 +194,11 @@ class _Endpoints:
         padding = tf.reduce_all(boxes < 0, axis=-1, keepdims=True)
         return tf.where(padding, boxes, mapped)
 
-    def preprocess(self, video):
-        return preprocess_video(
-            video,
-            short_side=self.short_side,
-            crop_size=self.crop_size,
-            input_convention=self.convention,
-        )
-
     def raw(self, video):
-        return self.outputs(self.preprocess(video))
+        return self.outputs(self.preprocessor(video))
 
     def raw_with_boxes(self, video, boxes):
-        return self.outputs(self.preprocess(video), self.model_boxes(video, boxes))
+        return self.outputs(self.preprocessor(video), self.model_boxes(video, boxes))
 
     def normalized(self, video):
         return self.outputs(video)
@@ -239,9 +216,8 @@ class _Endpoints:
             shape = [None, self.num_frames, None, None, 3]
             video = tf.TensorSpec(shape, tf.uint8, name="video")
         else:
-            height, width = (
-                (self.crop_size, self.crop_size) if self.crop_size else self.image_size
-            )
+            crop_size = self.preprocessor.crop_size
+            height, width = (crop_size, crop_size) if crop_size else self.image_size
             shape = [None, self.num_frames, height, width, 3]
             video = tf.TensorSpec(shape, tf.float32, name="video")
         if not self.detection:
@@ -274,10 +250,10 @@ class _Endpoints:
             "signature": signature,
             "task": "detector" if self.detection else "classifier",
             "num_frames": self.num_frames,
-            "short_side": self.short_side,
-            "crop_size": self.crop_size,
+            "short_side": self.preprocessor.short_side,
+            "crop_size": self.preprocessor.crop_size,
             "image_size": list(self.input_specs("normalized")[0].shape[2:4]),
-            "input_convention": self.convention,
+            "input_convention": self.preprocessor.input_convention,
             "output_activation": self.activation,
             "num_classes": int(self.model.outputs[0].shape[-1]),
             "top_k": self.top_k,
@@ -300,18 +276,24 @@ def build_endpoints(
     """Checks the export arguments and builds the signature functions.
 
     Shared by the SavedModel, ONNX and TFLite exports, so every format runs
-    the same preprocessing (``preprocess_video`` with the model's
-    ``input_convention``), box mapping and output activation. The arguments
-    are ``export_saved_model``'s; ``label_outputs=False`` keeps the class
-    names out of the graph (no ``top_k_names`` string output; ONNX and
-    TFLite files carry them in their metadata instead).
+    the same preprocessing (the model's ``VideoPreprocessor`` with the
+    export's ``short_side`` and ``crop_size``), box mapping and output
+    activation. The arguments are ``export_saved_model``'s;
+    ``label_outputs=False`` keeps the class names out of the graph (no
+    ``top_k_names`` string output; ONNX and TFLite files carry them in their
+    metadata instead).
 
     Raises:
         ValueError: an argument does not fit the model.
     """
     if box_format not in BOX_FORMATS:
         raise ValueError(f"box_format={box_format!r} must be one of {BOX_FORMATS}")
-    short_side, crop_size = check_sizes(short_side, crop_size)
+    preprocessor = VideoPreprocessor.from_convention(
+        preprocessor_of(model).input_convention,
+        short_side=short_side,
+        crop_size=crop_size,
+    )
+    crop_size = preprocessor.crop_size
     top_k = int(top_k)
     if top_k < 1:
         raise ValueError(f"top_k={top_k} must be >= 1")
@@ -342,12 +324,7 @@ def build_endpoints(
             )
     return _Endpoints(
         model,
-        short_side=short_side,
-        crop_size=crop_size,
-        convention={
-            **DEFAULT_INPUT_CONVENTION,
-            **(getattr(model, "input_convention", None) or {}),
-        },
+        preprocessor=preprocessor,
         activation=_resolve_activation(model, output_activation),
         top_k=min(top_k, int(num_classes)),
         labels=labels,
@@ -377,9 +354,10 @@ def export_saved_model(
 
     Args:
         model: a Keras model taking one clip ``(batch, num_frames, H, W, 3)``
-            (e.g. ``SlowFastNet``), or a detection model taking
-            ``(video, boxes)``. Its ``input_convention`` attribute (default:
-            the PyTorchVideo Kinetics mean/std, RGB) sets the normalization.
+            (e.g. ``SlowFastVideoClassifier``), or a detection model taking
+            ``(video, boxes)``. Its preprocessor (``model.preprocessor``, else
+            one built from ``model.input_convention``; default: the
+            PyTorchVideo Kinetics mean/std, RGB) sets the normalization.
         path: str. Model base directory, as given to TF Serving
             (``--model_base_path``).
         version: int or None. Version sub-directory; None picks one more than
@@ -399,7 +377,7 @@ def export_saved_model(
         output_activation: ``"auto"``, ``"softmax"``, ``"sigmoid"`` or
             ``"none"``. Turns model outputs into ``probabilities``; ``"auto"``
             applies softmax to a classifier's logits, sigmoid to a detector's,
-            and nothing when the model's ``head_activation`` is already set.
+            and nothing when the model's ``activation`` is already set.
         box_format: ``"pixels"`` or ``"normalized"``. What a detection model
             expects: pixel coordinates on the preprocessed frames (as
             ``SlowFastDetector``), or boxes normalized to them. Requests always

@@ -57,7 +57,7 @@ class ClassificationHead(keras.layers.Layer):
         if not 0.0 <= float(dropout_rate) < 1.0:
             raise ValueError(f"dropout_rate={dropout_rate} must be in [0, 1)")
         self.dropout_rate = float(dropout_rate)
-        self.activation = check_choice(activation, HEAD_ACTIVATIONS, "head_activation")
+        self.activation = check_choice(activation, HEAD_ACTIVATIONS, "activation")
         self.spatial_pool_size = (
             None
             if spatial_pool_size is None
@@ -193,7 +193,7 @@ class DetectionHead(keras.layers.Layer):
         if not 0.0 <= float(dropout_rate) < 1.0:
             raise ValueError(f"dropout_rate={dropout_rate} must be in [0, 1)")
         self.dropout_rate = float(dropout_rate)
-        self.activation = check_choice(activation, HEAD_ACTIVATIONS, "head_activation")
+        self.activation = check_choice(activation, HEAD_ACTIVATIONS, "activation")
         self.roi_align = ROIAlign(
             roi_size,
             spatial_scale=spatial_scale,

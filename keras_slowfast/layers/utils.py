@@ -13,6 +13,23 @@ def register(cls):
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
 
 
+MODEL_KEYWORDS = ("name", "trainable", "dtype")
+
+
+def check_model_keywords(kwargs, owner):
+    """Raises a TypeError for keyword arguments a model would silently ignore.
+
+    A functional ``keras.Model`` accepts and drops unknown keywords, so a
+    misspelled argument (``head_activaton=``) would build the wrong model.
+    """
+    unknown = sorted(set(kwargs) - set(MODEL_KEYWORDS))
+    if unknown:
+        raise TypeError(
+            f"{owner} got unexpected keyword arguments {unknown}; besides its own "
+            f"arguments it takes {list(MODEL_KEYWORDS)}"
+        )
+
+
 def as_triple(value, name):
     """Returns ``value`` as a tuple of three positive ints (time, height, width).
 

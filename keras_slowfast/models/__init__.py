@@ -1,5 +1,7 @@
-"""SlowFast models: the network class, presets, factories and complexity counts."""
+"""SlowFast models: the backbone, the task models, presets, factories, loading."""
 
+from keras_slowfast.models.backbone import SlowFastBackbone
+from keras_slowfast.models.classifier import SlowFastVideoClassifier
 from keras_slowfast.models.complexity import count_flops, count_params
 from keras_slowfast.models.detector import (
     DetectionBinaryCrossentropy,
@@ -14,21 +16,25 @@ from keras_slowfast.models.factories import (
     SlowOnly,
     from_preset,
 )
+from keras_slowfast.models.loading import load_model
+from keras_slowfast.models.preprocessor import VideoPreprocessor
 from keras_slowfast.models.presets import preset_names
-from keras_slowfast.models.slowfast import SlowFastNet
 
 __all__ = [
     "DetectionBinaryCrossentropy",
     "FastOnly",
     "SlowFast",
-    "SlowFastNet",
+    "SlowFastBackbone",
     "SlowFastDetector",
     "SlowFastR50",
     "SlowFastR50Detection",
     "SlowFastR101",
+    "SlowFastVideoClassifier",
     "SlowOnly",
+    "VideoPreprocessor",
     "count_flops",
     "count_params",
     "from_preset",
+    "load_model",
     "preset_names",
 ]

@@ -27,13 +27,24 @@ def count_params(model):
 def _rebuilt_for(model, input_shape):
     """A weightless copy of ``model`` whose input has exactly ``input_shape``."""
     frames, height, width, _ = input_shape
+    size = {"num_frames": frames, "image_size": [height, width]}
     config = model.get_config()
-    if config.get("num_frames") != frames or config.get("image_size") != [
-        height,
-        width,
-    ]:
-        config = {**config, "num_frames": frames, "image_size": [height, width]}
+    if "backbone" in config:  # a task: the size is the backbone's
+        backbone = config["backbone"]
+        backbone = {**backbone, "config": {**backbone["config"], **size}}
+        config = {**config, "backbone": backbone}
+    else:
+        config = {**config, **size}
     return model.__class__.from_config(config)
+
+
+def _layers_with_flops(model):
+    """Every layer below ``model`` that counts its FLOPs (into nested models)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _layers_with_flops(layer)
+        elif hasattr(layer, "flop_counts"):
+            yield layer
 
 
 def flop_breakdown(model, input_shape):
@@ -47,8 +58,9 @@ def flop_breakdown(model, input_shape):
     fvcore's ``linear`` is larger than ours by that factor: 4 at 256x256.)
 
     Args:
-        model: a ``SlowFastNet`` (or a functional model of this package's
-            layers, rebuildable from its config).
+        model: a ``SlowFastBackbone`` or a task model around one (or a
+            functional model of this package's layers, rebuildable from its
+            config).
         input_shape: ``(frames, height, width, channels)`` of one clip.
     """
     if len(input_shape) != 4:
@@ -57,9 +69,7 @@ def flop_breakdown(model, input_shape):
         )
     sized = _rebuilt_for(model, tuple(input_shape))
     counts = Counter()
-    for layer in sized.layers:
-        if not hasattr(layer, "flop_counts"):
-            continue
+    for layer in _layers_with_flops(sized):
         for node in layer._inbound_nodes:
             shapes = keras.tree.map_structure(
                 lambda t: (1,) + tuple(t.shape[1:]), node.arguments.args[0]

@@ -1,81 +1,63 @@
-"""SlowFastDetector: SlowFast with an RoI head for AVA spatiotemporal detection."""
+"""SlowFastDetector: a SlowFast backbone with an RoI head for AVA detection."""
 
 import keras
 from keras import ops
 
 from keras_slowfast.layers.heads import HEAD_ACTIVATIONS, DetectionHead
-from keras_slowfast.layers.utils import check_choice, register
-from keras_slowfast.models.slowfast import STAGE_NAMES, SlowFastNet, check_video_input
-
-# SlowFastNet arguments that describe the backbone; the detector accepts them
-# and stores them in its config under the same names.
-BACKBONE_ARGUMENTS = (
-    "stage_depths",
-    "alpha",
-    "beta_inv",
-    "num_frames",
-    "stem_filters",
-    "stem_temporal_kernel_sizes",
-    "temporal_kernel_sizes",
-    "fusion",
-    "fusion_kernel_size",
-    "fusion_channel_ratio",
-    "nonlocal_blocks",
-    "nonlocal_affinity",
-    "nonlocal_pool_size",
-    "fast_input",
-    "spatial_strides",
-    "spatial_dilations",
-    "image_size",
-    "input_convention",
+from keras_slowfast.layers.utils import check_choice, check_model_keywords, register
+from keras_slowfast.models.backbone import SlowFastBackbone, check_video_input
+from keras_slowfast.models.presets import (
+    DETECTION_SPATIAL_DILATIONS,
+    DETECTION_SPATIAL_STRIDES,
 )
-# AVA detection backbone: res5 keeps stride 16 by dilation instead of striding
-# (REFERENCE "Detection").
-DETECTION_BACKBONE_DEFAULTS = {
-    "spatial_strides": [1, 2, 2, 1],
-    "spatial_dilations": [1, 1, 1, 2],
-}
+from keras_slowfast.models.task import (
+    SlowFastTask,
+    check_backbone,
+    dtype_name,
+    task_preprocessor,
+)
 
 
 @register
-class SlowFastDetector(keras.Model):
+class SlowFastDetector(SlowFastTask):
     """SlowFast action detector: scores every person box of a clip.
 
-    The backbone is SlowFastNet's (same layers, same top-level names
-    ``pack``, ``slow_stem``, ``fast_stem``, ``fuse_stem``, ``slow_res2`` ...
-    ``fuse_res4``), by default with res5 at spatial stride 1 and dilation 2 so
-    the final maps have stride 16. The head (layer ``head``, a
-    :class:`DetectionHead`) averages each pathway over time, pools each box
-    with RoIAlign 7x7 at ``spatial_scale`` 1/16, max-pools the 7x7 grid,
+    A :class:`SlowFastBackbone` (for AVA built with res5 at spatial stride 1
+    and dilation 2, so the final maps have stride 16: paper section 5.1; see
+    :func:`SlowFastR50Detection`) and a head (layer ``head``, a
+    :class:`DetectionHead`) that averages each pathway over time, pools each
+    box with RoIAlign 7x7 at ``spatial_scale``, max-pools the 7x7 grid,
     concatenates Slow and Fast, and applies dropout, the dense layer
     ``head.proj`` and a sigmoid.
 
-    Inputs: ``video`` ``(batch, num_frames, H, W, 3)``, normalized as for
-    SlowFastNet, and ``boxes`` ``(batch, max_boxes, 4)``, ``x1, y1, x2, y2``
-    in pixels of the input clip, padded with rows of -1. Output:
+    Inputs: ``video`` ``(batch, num_frames, H, W, 3)``, normalized by
+    ``preprocessor``, and ``boxes`` ``(batch, max_boxes, 4)``, ``x1, y1, x2,
+    y2`` in pixels of the input clip, padded with rows of -1. Output:
     ``(batch, max_boxes, num_classes)`` scores, zero for padding rows. Train
     with :class:`DetectionBinaryCrossentropy`.
 
     Args:
+        backbone: :class:`SlowFastBackbone` with ``pathways="slowfast"``.
         num_classes: int. Action classes (80 for AVA).
         max_boxes: int or None. Boxes per clip; None accepts any number.
         roi_size: int or 2 ints. RoIAlign output size.
         spatial_scale: float or None. Feature-map / input size; None derives
-            it from the stem (1/4) and ``spatial_strides``.
+            it from the backbone (``1 / backbone.feature_stride``).
         sampling_ratio: int. RoIAlign samples per bin and axis, 0 = adaptive.
         aligned: bool. RoIAlign half-pixel offset (PyTorchVideo: False,
             PySlowFast: True).
         dropout_rate: float. Head dropout.
-        head_activation: ``"sigmoid"``, ``"softmax"`` or None.
-        **kwargs: Backbone arguments of :class:`SlowFastNet` (``stage_depths``,
-            ``alpha``, ``beta_inv``, ``num_frames``, ``fusion_kernel_size``,
-            ``spatial_strides``, ``spatial_dilations``, ``image_size``,
-            ``input_convention``...; see ``BACKBONE_ARGUMENTS``) and Model
-            arguments (``name``, ``dtype``).
+        activation: ``"sigmoid"``, ``"softmax"`` or None.
+        preprocessor: :class:`VideoPreprocessor` or None (the default
+            convention), saved with the model.
+        **kwargs: ``name``, ``dtype`` (the head's policy; default: the
+            backbone's) and ``trainable``.
 
     Examples:
-    >>> model = SlowFastDetector(stage_depths=[1, 1, 1, 1], num_frames=8,
-    ...                          num_classes=5)
+    >>> backbone = SlowFastBackbone(stage_depths=[1, 1, 1, 1], alpha=4,
+    ...                             num_frames=8, spatial_strides=[1, 2, 2, 1],
+    ...                             spatial_dilations=[1, 1, 1, 2])
+    >>> model = SlowFastDetector(backbone, num_classes=5)
     >>> scores = model([keras.ops.zeros((1, 8, 64, 64, 3)),
     ...                 keras.ops.convert_to_tensor([[[8., 8., 40., 60.]]])])
     >>> tuple(scores.shape)
@@ -84,93 +66,59 @@ class SlowFastDetector(keras.Model):
 
     def __init__(
         self,
-        *,
+        backbone,
         num_classes=80,
+        *,
         max_boxes=None,
         roi_size=(7, 7),
         spatial_scale=None,
         sampling_ratio=0,
         aligned=False,
         dropout_rate=0.5,
-        head_activation="sigmoid",
+        activation="sigmoid",
+        preprocessor=None,
         **kwargs,
     ):
-        backbone_args = {**DETECTION_BACKBONE_DEFAULTS}
-        for key in BACKBONE_ARGUMENTS:
-            if key in kwargs:
-                backbone_args[key] = kwargs.pop(key)
-        if "pathways" in kwargs and kwargs.pop("pathways") != "slowfast":
-            raise ValueError("SlowFastDetector supports pathways='slowfast' only")
-        check_choice(head_activation, HEAD_ACTIVATIONS, "head_activation")
-        # A throwaway SlowFastNet normalizes and checks the backbone config and
-        # provides each backbone layer's config. The detector's own layers are
-        # fresh copies (same top-level names, so checkpoint keys map by rule),
-        # not shared objects, so no layer belongs to two graphs.
-        dtype = kwargs.get("dtype")
-        template = SlowFastNet(
-            **backbone_args,
-            include_top=False,
-            pooling=None,
-            num_classes=None,
-            dtype=dtype,
-        )
-        backbone_config = {
-            key: value
-            for key, value in template.get_config().items()
-            if key in BACKBONE_ARGUMENTS
-        }
-
-        def copy(name):
-            layer = template.get_layer(name)
-            return layer.__class__.from_config(layer.get_config())
-
+        check_backbone(backbone, "SlowFastDetector")
+        check_model_keywords(kwargs, "SlowFastDetector")
+        if backbone.pathways != "slowfast":
+            raise ValueError(
+                "SlowFastDetector needs a backbone with pathways='slowfast', got "
+                f"pathways={backbone.pathways!r}"
+            )
+        check_choice(activation, HEAD_ACTIVATIONS, "activation")
+        preprocessor = task_preprocessor(preprocessor)
+        dtype = kwargs.pop("dtype", None) or backbone.dtype_argument
         if spatial_scale is None:
-            stride = 4
-            for s in backbone_config["spatial_strides"]:
-                stride *= s
-            spatial_scale = 1.0 / stride
-        spatial = backbone_config["image_size"] or (None, None)
-        video = keras.Input(
-            shape=(backbone_config["num_frames"], *spatial, 3), name="video"
-        )
+            spatial_scale = 1.0 / backbone.feature_stride
         max_boxes = None if max_boxes is None else int(max_boxes)
-        boxes = keras.Input(shape=(max_boxes, 4), name="boxes")
-        slow, fast = copy("pack")(video)
-        slow, fast = copy("slow_stem")(slow), copy("fast_stem")(fast)
-        fuse_names = ("fuse_stem", "fuse_res2", "fuse_res3", "fuse_res4")
-        for stage, stage_name in enumerate(STAGE_NAMES):
-            slow, fast = copy(fuse_names[stage])([slow, fast])
-            slow = copy(f"slow_{stage_name}")(slow)
-            fast = copy(f"fast_{stage_name}")(fast)
-        scores = DetectionHead(
+        head = DetectionHead(
             num_classes,
             roi_size=roi_size,
             spatial_scale=spatial_scale,
             sampling_ratio=sampling_ratio,
             aligned=aligned,
             dropout_rate=dropout_rate,
-            activation=head_activation,
+            activation=activation,
             name="head",
             dtype=dtype,
-        )([slow, fast, boxes])
-        super().__init__(inputs=[video, boxes], outputs=scores, **kwargs)
-
-        # The policy every layer got (a functional Model keeps none itself).
-        self.dtype_argument = (
-            None if dtype is None else keras.dtype_policies.get(dtype).name
         )
-        for key, value in backbone_config.items():
-            setattr(self, key, value)
-        self.backbone_config = backbone_config
-        head = self.get_layer("head")
-        self.num_classes = head.num_classes
+        video = backbone.input
+        boxes = keras.Input(shape=(max_boxes, 4), name="boxes")
+        slow, fast = backbone(video)
+        scores = head([slow, fast, boxes])
+        super().__init__(inputs=[video, boxes], outputs=scores, dtype=dtype, **kwargs)
+        # Set after the functional init (torch backend; see the classifier).
+        self._set_task_parts(backbone, head, preprocessor)
+        self.dtype_argument = dtype_name(dtype)
+        self.num_classes = self.head.num_classes
         self.max_boxes = max_boxes
-        self.roi_size = list(head.roi_align.output_size)
-        self.spatial_scale = head.roi_align.spatial_scale
-        self.sampling_ratio = head.roi_align.sampling_ratio
-        self.aligned = head.roi_align.aligned
-        self.dropout_rate = head.dropout_rate
-        self.head_activation = head.activation
+        self.roi_size = list(self.head.roi_align.output_size)
+        self.spatial_scale = self.head.roi_align.spatial_scale
+        self.sampling_ratio = self.head.roi_align.sampling_ratio
+        self.aligned = self.head.roi_align.aligned
+        self.dropout_rate = self.head.dropout_rate
+        self.activation = self.head.activation
 
     def __call__(self, inputs, *args, **kwargs):
         if isinstance(inputs, dict):
@@ -193,10 +141,7 @@ class SlowFastDetector(keras.Model):
 
     def get_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": self.dtype_argument,
-            **self.backbone_config,
+            **self._base_config(),
             "num_classes": self.num_classes,
             "max_boxes": self.max_boxes,
             "roi_size": self.roi_size,
@@ -204,12 +149,31 @@ class SlowFastDetector(keras.Model):
             "sampling_ratio": self.sampling_ratio,
             "aligned": self.aligned,
             "dropout_rate": self.dropout_rate,
-            "head_activation": self.head_activation,
+            "activation": self.activation,
         }
 
     @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    def from_preset(cls, preset, num_classes=80, **kwargs):
+        """A detector on a named backbone preset, with AVA's res5 stride/dilation.
+
+        Args:
+            preset: str. Preset name (``SlowFastBackbone.presets``).
+            num_classes: int. Action classes.
+            **kwargs: backbone arguments (overriding the preset's and the
+                detection strides) and detector arguments, told apart by name.
+        """
+        from keras_slowfast.models.factories import split_arguments
+
+        backbone_args, task_args = split_arguments(kwargs)
+        backbone = SlowFastBackbone.from_preset(
+            preset,
+            **{
+                "spatial_strides": DETECTION_SPATIAL_STRIDES,
+                "spatial_dilations": DETECTION_SPATIAL_DILATIONS,
+                **backbone_args,
+            },
+        )
+        return cls(backbone, num_classes, **task_args)
 
 
 @register
@@ -257,18 +221,11 @@ def SlowFastR50Detection(num_classes=80, **kwargs):
 
     Args:
         num_classes: int. Action classes.
-        **kwargs: Any other :class:`SlowFastDetector` argument.
+        **kwargs: backbone arguments (overriding the above) and
+            :class:`SlowFastDetector` arguments, told apart by name.
 
     Returns:
         A ``SlowFastDetector``.
     """
-    config = {
-        "stage_depths": [3, 4, 6, 3],
-        "alpha": 4,
-        "beta_inv": 8,
-        "num_frames": 32,
-        "fusion_kernel_size": 7,
-        "name": "slowfast_r50_detection",
-    }
-    config.update(kwargs)
-    return SlowFastDetector(num_classes=num_classes, **config)
+    kwargs.setdefault("name", "slowfast_r50_detection")
+    return SlowFastDetector.from_preset("slowfast_8x8_r50", num_classes, **kwargs)

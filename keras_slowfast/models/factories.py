@@ -1,22 +1,37 @@
-"""CamelCase factories that build the reference SlowFast configurations."""
+"""CamelCase factories that build the reference SlowFast classifiers.
 
-from keras_slowfast.models import presets
-from keras_slowfast.models.slowfast import DEPTHS, SlowFastNet
+Each factory builds a :class:`SlowFastBackbone` from the paper's
+hyperparameters and wraps it in a :class:`SlowFastVideoClassifier`. Keyword
+arguments are split by name: backbone arguments (``alpha``, ``beta`` /
+``beta_inv``, ``num_frames``, ``fusion_kernel_size``, ``image_size``,
+``dtype``...) go to the backbone, the others (``num_classes``,
+``dropout_rate``, ``activation``, ``preprocessor``, ``name``...) to the task.
+"""
+
+from keras_slowfast.models.backbone import SlowFastBackbone, backbone_argument_names
+from keras_slowfast.models.classifier import SlowFastVideoClassifier
+from keras_slowfast.models.preprocessor import VideoPreprocessor
+from keras_slowfast.models.presets import (
+    DEPTHS,
+    NONLOCAL_R50,
+    NONLOCAL_R101,
+    preset_config,
+)
 
 
-def beta_to_inverse(beta):
-    """Returns k for ``beta = 1/k``; raises a ValueError for any other beta."""
-    try:
-        inverse = 1.0 / float(beta)
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise ValueError(f"beta={beta!r} must be of the form 1/k, e.g. 1/8") from None
-    k = round(inverse)
-    if k < 1 or abs(inverse - k) > 1e-6:
-        raise ValueError(f"beta={beta!r} must be of the form 1/k (k an integer >= 1)")
-    return int(k)
+def split_arguments(arguments):
+    """Splits keyword arguments into ``(backbone_arguments, task_arguments)``.
+
+    ``dtype`` goes to the backbone (every layer gets it; the task's head
+    follows the backbone); everything not a backbone argument goes to the task.
+    """
+    names = backbone_argument_names() | {"dtype"}
+    backbone = {k: v for k, v in arguments.items() if k in names}
+    task = {k: v for k, v in arguments.items() if k not in names}
+    return backbone, task
 
 
-def _depth_config(depth):
+def _stage_depths(depth):
     if depth not in DEPTHS:
         raise ValueError(
             f"depth={depth!r} is not supported; expected one of {sorted(DEPTHS)}"
@@ -27,69 +42,98 @@ def _depth_config(depth):
 def _nonlocal_stages(nonlocal_blocks, depth):
     """``True`` -> the reference placement for the depth; lists pass through."""
     if nonlocal_blocks is True:
-        return presets.NONLOCAL_R50 if depth == 50 else presets.NONLOCAL_R101
-    if not nonlocal_blocks:
-        return None
-    return nonlocal_blocks
+        return NONLOCAL_R50 if depth == 50 else NONLOCAL_R101
+    return nonlocal_blocks or None
+
+
+def classifier_from_arguments(**arguments):
+    """A :class:`SlowFastVideoClassifier` from backbone and task arguments in one.
+
+    ``input_convention`` (a ``{"mean", "std", "channel_order"}`` dict, as run
+    configs write it) stands for ``preprocessor=VideoPreprocessor(...)``.
+
+    Examples:
+    >>> model = classifier_from_arguments(stage_depths=[1, 1, 1, 1], alpha=4,
+    ...                                   num_frames=8, num_classes=5)
+    """
+    arguments = dict(arguments)
+    if "input_convention" in arguments:
+        if "preprocessor" in arguments:
+            raise ValueError("give input_convention or preprocessor, not both")
+        arguments["preprocessor"] = VideoPreprocessor.from_convention(
+            arguments.pop("input_convention")
+        )
+    backbone_args, task_args = split_arguments(arguments)
+    return SlowFastVideoClassifier(SlowFastBackbone(**backbone_args), **task_args)
+
+
+def classifier_argument_names():
+    """Every argument :func:`classifier_from_arguments` accepts."""
+    import inspect
+
+    parameters = inspect.signature(SlowFastVideoClassifier.__init__).parameters
+    task = {n for n in parameters if n not in ("self", "backbone", "kwargs")}
+    return (
+        backbone_argument_names()
+        | task
+        | {
+            "dtype",
+            "name",
+            "trainable",
+            "input_convention",
+        }
+    )
+
+
+def _classifier(num_classes, arguments):
+    return classifier_from_arguments(num_classes=num_classes, **arguments)
 
 
 def SlowFast(
     *,
     depth=50,
-    alpha=4,
+    alpha=8,
     beta=1 / 8,
     num_frames=32,
-    fusion="tconv",
-    fusion_kernel=None,
     nonlocal_blocks=None,
-    fast_input="rgb",
     num_classes=400,
-    include_top=True,
     **kwargs,
 ):
-    """Builds a SlowFast network from the paper's hyperparameters.
+    """Builds a SlowFast classifier from the paper's hyperparameters.
 
     Args:
-        depth: int. ResNet depth, 50, 101 or 152.
-        alpha: int. Fast/Slow frame-rate ratio.
-        beta: float. Fast/Slow channel ratio, of the form 1/k.
+        depth: int. ResNet depth, 50, 101 or 152; selects ``stage_depths``.
+        alpha: int. Fast/Slow frame-rate ratio (8: the 4x16 model).
+        beta: float. Fast/Slow channel ratio, of the form 1/k (or give
+            ``beta_inv=k``).
         num_frames: int. Frames per input clip (Fast pathway); the Slow pathway
             sees ``num_frames // alpha``.
-        fusion: str. ``"tconv"`` (default), ``"tsample"``, ``"ttoc_sum"`` or
-            ``"ttoc_concat"``.
-        fusion_kernel: int or None. T-conv temporal kernel; None picks the
-            reference value (7 for R50 with alpha 4 and no non-local, else 5).
         nonlocal_blocks: None, True (the reference placement for the depth) or
             4 lists of Slow block indices.
-        fast_input: str. ``"rgb"``, ``"gray"`` or ``"diff"``.
         num_classes: int. Output classes.
-        include_top: bool. False returns pooled features.
-        **kwargs: Any other ``SlowFastNet`` argument (``dropout_rate``,
-            ``head_activation``, ``image_size``, ``temporal_kernel_sizes``,
-            ``name``...).
+        **kwargs: any other :class:`SlowFastBackbone` argument (``fusion``,
+            ``fusion_kernel_size`` (default: the reference value),
+            ``fast_input``, ``image_size``, ``dtype``...) or
+            :class:`SlowFastVideoClassifier` argument (``dropout_rate``,
+            ``activation``, ``preprocessor``, ``name``...).
 
     Returns:
-        A ``SlowFastNet``.
+        A ``SlowFastVideoClassifier``.
 
     Examples:
     >>> model = SlowFast(depth=50, alpha=8, beta=1/8, num_classes=10)
     """
-    stage_depths = _depth_config(depth)
-    nonlocal_stages = _nonlocal_stages(nonlocal_blocks, depth)
-    if fusion_kernel is None:
-        fusion_kernel = 7 if depth == 50 and alpha == 4 and not nonlocal_stages else 5
-    return SlowFastNet(
-        stage_depths=stage_depths,
-        alpha=alpha,
-        beta_inv=beta_to_inverse(beta),
-        num_frames=num_frames,
-        fusion=fusion,
-        fusion_kernel_size=fusion_kernel,
-        nonlocal_blocks=nonlocal_stages,
-        fast_input=fast_input,
-        num_classes=num_classes,
-        include_top=include_top,
-        **kwargs,
+    if "beta_inv" not in kwargs:
+        kwargs["beta"] = beta
+    return _classifier(
+        num_classes,
+        {
+            "stage_depths": _stage_depths(depth),
+            "alpha": alpha,
+            "num_frames": num_frames,
+            "nonlocal_blocks": _nonlocal_stages(nonlocal_blocks, depth),
+            **kwargs,
+        },
     )
 
 
@@ -103,8 +147,8 @@ def SlowFastR50(*, alpha=8, beta=1 / 8, num_frames=32, **kwargs):
     return SlowFast(depth=50, alpha=alpha, beta=beta, num_frames=num_frames, **kwargs)
 
 
-def SlowFastR101(*, alpha=4, beta=1 / 8, num_frames=32, layout="all", **kwargs):
-    """SlowFast R101; 8x8 by default, 16x8 with ``num_frames=64``.
+def SlowFastR101(*, alpha=8, beta=1 / 8, num_frames=32, layout="all", **kwargs):
+    """SlowFast R101: 4x16 with ``alpha=8`` (default), 8x8 with ``alpha=4``.
 
     Args:
         layout: str. ``"all"``: every res4 block has a temporal kernel
@@ -119,25 +163,27 @@ def SlowFastR101(*, alpha=4, beta=1 / 8, num_frames=32, layout="all", **kwargs):
     if layout == "50_50":
         kwargs.setdefault(
             "temporal_kernel_sizes",
-            presets.preset_config("slowfast_16x8_r101_50_50")["temporal_kernel_sizes"],
+            preset_config("slowfast_16x8_r101_50_50")["temporal_kernel_sizes"],
         )
     return SlowFast(depth=101, alpha=alpha, beta=beta, num_frames=num_frames, **kwargs)
 
 
-def SlowOnly(*, depth=50, num_frames=8, alpha=1, num_classes=400, **kwargs):
+def SlowOnly(*, depth=50, alpha=1, num_frames=8, num_classes=400, **kwargs):
     """The Slow pathway alone (PyTorchVideo ``slow_r50`` for 8 frames).
 
     With ``alpha > 1`` the model reads a clip of ``num_frames`` frames and keeps
     ``num_frames // alpha`` of them exactly as SlowFast's Slow pathway does, so
     both can be trained from one data pipeline.
     """
-    return SlowFastNet(
-        stage_depths=_depth_config(depth),
-        pathways="slow",
-        alpha=alpha,
-        num_frames=num_frames,
-        num_classes=num_classes,
-        **kwargs,
+    return _classifier(
+        num_classes,
+        {
+            "stage_depths": _stage_depths(depth),
+            "pathways": "slow",
+            "alpha": alpha,
+            "num_frames": num_frames,
+            **kwargs,
+        },
     )
 
 
@@ -145,19 +191,23 @@ def FastOnly(
     *, depth=50, alpha=8, beta=1 / 8, num_frames=32, num_classes=400, **kwargs
 ):
     """The Fast pathway alone (the paper's Fast-only ablation)."""
-    return SlowFastNet(
-        stage_depths=_depth_config(depth),
-        pathways="fast",
-        alpha=alpha,
-        beta_inv=beta_to_inverse(beta),
-        num_frames=num_frames,
-        num_classes=num_classes,
-        **kwargs,
+    if "beta_inv" not in kwargs:
+        kwargs["beta"] = beta
+    return _classifier(
+        num_classes,
+        {
+            "stage_depths": _stage_depths(depth),
+            "pathways": "fast",
+            "alpha": alpha,
+            "num_frames": num_frames,
+            **kwargs,
+        },
     )
 
 
-def from_preset(name, **overrides):
-    """Builds a named preset (see ``preset_names()``) with overrides applied."""
-    config = presets.preset_config(name)
-    config.update(overrides)
-    return SlowFastNet(**config)
+def from_preset(name, num_classes=400, **kwargs):
+    """A classifier on a named preset (see ``preset_names()``), with overrides.
+
+    Same as ``SlowFastVideoClassifier.from_preset(name, num_classes, ...)``.
+    """
+    return SlowFastVideoClassifier.from_preset(name, num_classes, **kwargs)

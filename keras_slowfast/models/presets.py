@@ -1,14 +1,42 @@
-"""Named architecture presets: plain ``SlowFastNet`` config dicts.
+"""Architecture constants and named presets (plain ``SlowFastBackbone`` configs).
 
-Each preset reproduces a reference model (REFERENCE "Architecture" and the
-PyTorchVideo / PySlowFast model zoos). ``reference`` records what the preset is
-checked against; it is documentation, not a constructor argument.
+Each preset reproduces a reference model (the paper's Table 1 / Table 2 models
+and the PyTorchVideo / PySlowFast model zoos). ``reference`` records what the
+preset is checked against; it is documentation, not a constructor argument.
 """
 
 import copy
 
+PATHWAYS = ("slowfast", "slow", "fast")
+STAGE_NAMES = ("res2", "res3", "res4", "res5")
+# Lateral connections: after the stem and after res2, res3 and res4.
+FUSION_NAMES = ("fuse_stem", "fuse_res2", "fuse_res3", "fuse_res4")
 R50 = [3, 4, 6, 3]
 R101 = [3, 4, 23, 3]
+# Bottleneck ResNet depth -> blocks per stage (He et al. 2016, Table 1).
+DEPTHS = {50: R50, 101: R101, 152: [3, 8, 36, 3]}
+# Temporal kernel of conv a per stage (res2..res5) and of the stems (paper
+# Table 1: the Slow pathway has temporal convolutions only in res4 and res5).
+DEFAULT_TEMPORAL_KERNELS = {"slow": [1, 1, 3, 3], "fast": [3, 3, 3, 3]}
+DEFAULT_STEM_TEMPORAL_KERNELS = {"slow": 1, "fast": 5}
+# AVA detection backbone: res5 keeps stride 16 by dilation instead of striding
+# (paper section 5.1; PyTorchVideo slowfast_r50_detection).
+DETECTION_SPATIAL_STRIDES = [1, 2, 2, 1]
+DETECTION_SPATIAL_DILATIONS = [1, 1, 1, 2]
+
+
+def reference_fusion_kernel_size(stage_depths, alpha, nonlocal_blocks):
+    """The T-conv fusion kernel of the reference models for an architecture.
+
+    PyTorchVideo's ``slowfast_r50`` (8x8, alpha 4) uses 7; the 4x16 R50, R101
+    and the non-local configs of PySlowFast use 5.
+    """
+    has_nonlocal = any(nonlocal_blocks or [])
+    if list(stage_depths) == R50 and int(alpha) == 4 and not has_nonlocal:
+        return 7
+    return 5
+
+
 # Non-local placements of the PySlowFast NL configs (Slow pathway only).
 NONLOCAL_R50 = [[], [1, 3], [1, 3, 5], []]
 NONLOCAL_R101 = [[], [], [6, 13, 20], []]
@@ -102,13 +130,17 @@ for _name, _stages in (
     _PRESETS[_name + "_nl"] = _nl
 
 
+# name -> what the preset reproduces (``SlowFastBackbone.presets``).
+PRESET_DESCRIPTIONS = {name: entry["reference"] for name, entry in _PRESETS.items()}
+
+
 def preset_names():
     """Names of all presets, sorted."""
     return sorted(_PRESETS)
 
 
 def preset_config(name):
-    """A fresh copy of a preset's ``SlowFastNet`` config.
+    """A fresh copy of a preset's ``SlowFastBackbone`` config.
 
     Raises:
         ValueError: for an unknown preset, listing the known ones.

@@ -17,9 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_slowfast.data.transforms import denormalize, input_convention_of
 from keras_slowfast.evaluation import metrics
 from keras_slowfast.explain import grad_cam, overlay
+from keras_slowfast.models.preprocessor import preprocessor_of
 
 
 def _batches(data):
@@ -153,7 +153,7 @@ class ImageSummaries(keras.callbacks.Callback):
             truth = self._name(
                 int(target.argmax() if one_hot else target.reshape(-1)[0])
             )
-        frames = denormalize(clip, input_convention_of(self.model))
+        frames = np.asarray(preprocessor_of(self.model).denormalize(clip))
         picks = np.linspace(0, len(frames) - 1, self.frames_per_clip).round()
         picks = picks.astype(int)
         scale = max(1, -(-112 // frames.shape[2]))

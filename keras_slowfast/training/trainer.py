@@ -2,8 +2,9 @@
 
 A run is described by a dict (or a YAML / JSON file) with four sections::
 
-    model:    {preset: slowfast_r50, num_classes: 400}   # or SlowFastNet
-              # arguments, or {factory: SlowOnly, ...}, or {finetune_from: path}
+    model:    {preset: slowfast_8x8_r50, num_classes: 400}   # or backbone and
+              # classifier arguments, or {factory: SlowOnly, ...}, or
+              # {finetune_from: path}
     data:     {type: synthetic, num_clips: 512}           # or {type: folder,
               # train: DIR, validation: DIR, num_frames: 32, crop_size: 224}
     training: {epochs: 196, batch_size: 64, ...}          # TrainingRecipe fields
@@ -27,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_slowfast.models import factories
-from keras_slowfast.models.slowfast import SlowFastNet
+from keras_slowfast.models.loading import load_model
 from keras_slowfast.training import distribute, resume
 from keras_slowfast.training.image_summaries import ImageSummaries
 from keras_slowfast.training.recipe import (
@@ -109,7 +110,7 @@ def _check_keys(section, given, valid):
 
 
 def _check_model_section(model, source):
-    valid = _keyword_names(SlowFastNet.__init__) | set(MODEL_FORMS + MODEL_ARGUMENTS)
+    valid = factories.classifier_argument_names() | set(MODEL_FORMS + MODEL_ARGUMENTS)
     if "factory" in model and model["factory"] in FACTORIES:
         valid |= _keyword_names(FACTORIES[model["factory"]])
     if "finetune_from" in model:
@@ -181,9 +182,9 @@ def build_model(model_config, recipe=None):
     """Builds a model from the ``model`` section of a run config.
 
     Forms: ``{preset: NAME, **overrides}``; ``{factory: SlowOnly, **kwargs}``
-    (SlowFast, SlowFastR50, SlowFastR101, SlowOnly, FastOnly); plain
-    ``SlowFastNet`` arguments; ``{path: model.keras}`` to continue from a saved
-    model; or ``{finetune_from: PATH, num_classes: N, freeze_backbone: bool}``.
+    (SlowFast, SlowFastR50, SlowFastR101, SlowOnly, FastOnly); backbone and
+    classifier arguments together; ``{path: model.keras}`` to continue from a
+    saved model; or ``{finetune_from: PATH, num_classes: N, freeze_backbone: bool}``.
     The recipe's ``dropout_rate`` is used unless the section sets its own.
     """
     config = dict(model_config)
@@ -211,7 +212,7 @@ def build_model(model_config, recipe=None):
                 f"model.factory={name!r} must be one of {sorted(FACTORIES)}"
             )
         return FACTORIES[name](**config)
-    return SlowFastNet(**config)
+    return factories.classifier_from_arguments(**config)
 
 
 def keep_head_float32(model):
@@ -230,15 +231,6 @@ def keep_head_float32(model):
         for sublayer in layer._flatten_layers(include_self=False):
             sublayer.dtype_policy = keras.DTypePolicy("float32")
     return model
-
-
-def load_model(path):
-    """Loads a ``.keras`` model file, with a clear error for a missing file."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file {path} does not exist")
-    if not path.endswith(".keras"):
-        raise ValueError(f"model file {path} must be a .keras file")
-    return keras.saving.load_model(path)
 
 
 def _steps_per_epoch(dataset):
@@ -265,7 +257,7 @@ def compile_model(model, recipe, steps_per_epoch):
     """Compiles ``model`` with the recipe's optimizer, loss and metrics."""
     if not model.built:
         raise ValueError("model must be built before compile_model")
-    from_logits = getattr(model, "head_activation", None) is None
+    from_logits = getattr(model, "activation", None) is None
     model.compile(
         optimizer=build_optimizer(model, recipe, steps_per_epoch),
         loss=build_loss(recipe, from_logits=from_logits),
@@ -629,11 +621,40 @@ def evaluate(model, data, *, multi_label=False, class_names=None, output_dir=Non
     return results
 
 
-def build_datasets(data_config, recipe, input_context=None):
+def model_input_convention(model_config):
+    """The input convention of the model a config's ``model`` section names.
+
+    Read without building the model: a ``.keras`` file's saved preprocessor
+    (``path`` / ``finetune_from``), else ``input_convention`` or a
+    ``preprocessor`` in the section, else None (the default convention).
+    """
+    import zipfile
+
+    from keras_slowfast.models.preprocessor import VideoPreprocessor
+
+    source = str(model_config.get("path") or model_config.get("finetune_from") or "")
+    if source.endswith(".keras") and os.path.isfile(source):
+        with zipfile.ZipFile(source) as archive:
+            saved = json.loads(archive.read("config.json"))["config"]
+        if "preprocessor" in saved:
+            return VideoPreprocessor.from_config(
+                saved["preprocessor"]["config"]
+            ).input_convention
+        return saved.get("input_convention")  # a keras_slowfast 0.1 file
+    preprocessor = model_config.get("preprocessor")
+    if isinstance(preprocessor, VideoPreprocessor):
+        return preprocessor.input_convention
+    return model_config.get("input_convention")
+
+
+def build_datasets(data_config, recipe, input_context=None, input_convention=None):
     """``(train, validation, class_names, steps)`` from a config's ``data`` section.
 
     ``steps`` is the number of training batches per epoch when the dataset
     cannot tell (None otherwise).
+
+    Clips are normalized with ``input_convention`` (the model's; see
+    :func:`model_input_convention`), None for the default.
 
     ``type: synthetic`` — the built-in moving-shape task
     (``keras_slowfast.data.synthetic``; keys ``num_clips``,
@@ -649,14 +670,24 @@ def build_datasets(data_config, recipe, input_context=None):
         num_clips = config.pop("num_clips", 256)
         num_validation = config.pop("num_validation_clips", max(8, num_clips // 4))
         seed = config.pop("seed", 0)
-        train_data = synthetic.make_motion_dataset(num_clips, seed=seed, **config)
-        validation = synthetic.make_motion_dataset(
-            num_validation, seed=seed + 1_000_003, **config
-        )
+        from keras_slowfast.models.preprocessor import VideoPreprocessor
+
+        preprocessor = VideoPreprocessor.from_convention(input_convention)
+
+        def make(count, seed):
+            clips, labels = synthetic.make_motion_dataset(
+                count, seed=seed, normalize=False, **config
+            )
+            return synthetic.normalize_clip(clips, preprocessor), labels
+
+        train_data = make(num_clips, seed)
+        validation = make(num_validation, seed + 1_000_003)
         return train_data, validation, list(synthetic.MOTION_CLASSES), None
     if kind == "folder":
         from keras_slowfast.training.folder_data import folder_datasets
 
+        if input_convention is not None:
+            config.setdefault("input_convention", input_convention)
         return folder_datasets(config, recipe.batch_size, input_context=input_context)
     raise ValueError(f"data.type={kind!r} must be 'synthetic' or 'folder'")
 
@@ -685,7 +716,11 @@ def train_from_config(config, verbose="auto", callbacks=()):
         keras.utils.set_random_seed(int(config["seed"]))
     set_mixed_precision(recipe.mixed_precision)
     strategy = distribute.strategy_from_config(config.get("distribution"))
-    train_data, validation, class_names, steps = build_datasets(config["data"], recipe)
+    train_data, validation, class_names, steps = build_datasets(
+        config["data"],
+        recipe,
+        input_convention=model_input_convention(config["model"]),
+    )
     distribution = config.get("distribution") or {}
     sync_bn = bool(distribution.get("sync_batch_norm", False))
 

@@ -2,9 +2,9 @@
 
 ``SlowFastHyperModel`` searches the frame-rate ratio alpha, the channel ratio
 beta, the T-conv fusion kernel, the learning rate and the weight decay; each
-trial builds a ``SlowFastNet`` from a fixed base config plus the sampled values
-and compiles it with the reference recipe (SGD, warm-up + cosine, decay off
-BN/biases). Use it with any keras-tuner tuner on your own dataset::
+trial builds a ``SlowFastVideoClassifier`` from a fixed base config plus the
+sampled values and compiles it with the reference recipe (SGD, warm-up +
+cosine, decay off BN/biases). Use it with any keras-tuner tuner on your own dataset::
 
     hypermodel = SlowFastHyperModel(base_config, recipe, steps_per_epoch=100)
     tuner = keras_tuner.RandomSearch(hypermodel, objective="val_accuracy",
@@ -16,7 +16,7 @@ import dataclasses
 
 import keras_tuner
 
-from keras_slowfast.models.slowfast import SlowFastNet
+from keras_slowfast.models.factories import classifier_from_arguments
 from keras_slowfast.training.recipe import TrainingRecipe
 from keras_slowfast.training.trainer import compile_model
 
@@ -33,7 +33,7 @@ class SlowFastHyperModel(keras_tuner.HyperModel):
     """A keras-tuner ``HyperModel`` for SlowFast.
 
     Args:
-        base_config: dict. ``SlowFastNet`` arguments shared by every trial
+        base_config: dict. Backbone and classifier arguments shared by every trial
             (``num_classes``, ``num_frames``, ``stage_depths``...).
         recipe: ``TrainingRecipe`` or None. The trial's recipe; its
             ``base_learning_rate`` (per ``reference_batch_size`` clips) and
@@ -86,5 +86,5 @@ class SlowFastHyperModel(keras_tuner.HyperModel):
         recipe = dataclasses.replace(
             self.recipe, base_learning_rate=learning_rate, weight_decay=weight_decay
         )
-        model = SlowFastNet(**config)
+        model = classifier_from_arguments(**config)
         return compile_model(model, recipe, self.steps_per_epoch)

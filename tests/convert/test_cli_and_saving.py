@@ -1,6 +1,5 @@
 """The ``convert`` command and saving converted models (fresh-process reloads)."""
 
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import torch
 
 from keras_slowfast import cli
 from keras_slowfast.convert import convert_checkpoint
-from keras_slowfast.models.slowfast import SlowFastNet
+from keras_slowfast.models import SlowFastVideoClassifier, load_model
 from tests.convert.tiny import random_clip, tiny_model, torch_named_state_dict
 
 # These tests read and write torch checkpoints (the "torch" extra).
@@ -59,7 +58,7 @@ def test_converted_model_reloads_in_a_fresh_process(checkpoint, reference, tmp_p
     code = (
         "import numpy as np, keras, keras_slowfast\n"
         f"model = keras.saving.load_model({str(path)!r})\n"
-        "assert type(model).__name__ == 'SlowFastNet', type(model)\n"
+        "assert type(model).__name__ == 'SlowFastVideoClassifier', type(model)\n"
         f"clip = np.load({str(tmp_path / 'clip.npy')!r})\n"
         "out = np.asarray(model(clip, training=False))\n"
         f"np.save({str(tmp_path / 'out.npy')!r}, out)\n"
@@ -97,7 +96,7 @@ def test_cli_convert_writes_a_keras_file(checkpoint, reference, tmp_path):
     assert f"wrote {output}" in result.stdout
     assert "weight" in result.stdout  # the progress bar over the weights
     model = keras.saving.load_model(output)
-    assert isinstance(model, SlowFastNet)
+    assert isinstance(model, SlowFastVideoClassifier)
     assert model.input_convention["channel_order"] == "bgr"
     clip = random_clip(seed=4)
     np.testing.assert_allclose(
@@ -113,9 +112,7 @@ def test_cli_convert_writes_weights_and_config(checkpoint, reference, tmp_path, 
     assert code == 0
     config_path = tmp_path / "tiny.config.json"
     assert f"architecture: {config_path}" in capsys.readouterr().out
-    with open(config_path, encoding="utf-8") as file:
-        model = SlowFastNet.from_config(json.load(file))
-    model.load_weights(output)
+    model = load_model(output)  # finds tiny.config.json beside it
     clip = random_clip(seed=5)
     np.testing.assert_allclose(
         np.asarray(model(clip, training=False)),

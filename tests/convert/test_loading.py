@@ -16,7 +16,8 @@ from keras_slowfast.convert import (
     load_state_dict,
     map_state_dict,
 )
-from keras_slowfast.models.slowfast import SlowFastNet
+from keras_slowfast.models import SlowFastBackbone
+from keras_slowfast.models.factories import classifier_from_arguments, split_arguments
 from tests.convert.tiny import TINY, random_clip, tiny_model, torch_named_state_dict
 
 # These tests read and write torch checkpoints (the "torch" extra).
@@ -43,7 +44,7 @@ def reference():
 @pytest.fixture(scope="module")
 def blank():
     """A tiny model with initial weights, to load into (errors assign nothing)."""
-    return SlowFastNet(**TINY)
+    return classifier_from_arguments(**TINY)
 
 
 @pytest.fixture
@@ -87,8 +88,11 @@ def test_infer_config_reads_the_visible_architecture():
     assert config["stem_temporal_kernel_sizes"] == {"slow": 1, "fast": 5}
     assert config["temporal_kernel_sizes"]["slow"] == [[1], [3, 1], [3], [3]]
     assert config["temporal_kernel_sizes"]["fast"] == [[3], [3, 3], [3], [3]]
-    rebuilt = SlowFastNet(**{**config, "alpha": 4, "num_frames": 8})
-    assert rebuilt.temporal_kernel_sizes == reference.temporal_kernel_sizes
+    rebuilt = classifier_from_arguments(**{**config, "alpha": 4, "num_frames": 8})
+    assert (
+        rebuilt.backbone.temporal_kernel_sizes
+        == reference.backbone.temporal_kernel_sizes
+    )
 
 
 def test_overrides_and_input_convention(state):
@@ -97,6 +101,7 @@ def test_overrides_and_input_convention(state):
         state, num_frames=16, input_convention=convention, progress=False
     )
     assert model.num_frames == 16 and model.alpha == 4
+    assert model.preprocessor.channel_order == "bgr"
     assert model.input_convention["channel_order"] == "bgr"
     assert model.input_convention["mean"] == [0.4, 0.5, 0.6]
     assert model.input_convention["std"] == [0.225] * 3
@@ -108,8 +113,10 @@ def test_new_num_classes_drops_only_the_classifier(caplog, reference, state):
     assert "head.projection.weight" in caplog.text and "num_classes=3" in caplog.text
     assert model.get_layer("head").proj.kernel.shape == (2048 + 256, 3)
     np.testing.assert_array_equal(
-        model.get_layer("slow_res5").blocks[0].conv_c.bn.moving_mean.numpy(),
-        reference.get_layer("slow_res5").blocks[0].conv_c.bn.moving_mean.numpy(),
+        model.backbone.get_layer("slow_res5").blocks[0].conv_c.bn.moving_mean.numpy(),
+        reference.backbone.get_layer("slow_res5")
+        .blocks[0]
+        .conv_c.bn.moving_mean.numpy(),
     )
 
 
@@ -137,7 +144,7 @@ def test_shape_mismatch_names_the_key_and_both_shapes(state, blank):
 
 
 def test_unexpected_and_unknown_keys_are_reported(state):
-    model = SlowFastNet(**{**TINY, "nonlocal_blocks": None})
+    model = classifier_from_arguments(**{**TINY, "nonlocal_blocks": None})
     with pytest.raises(
         ValueError, match="unexpected: checkpoint s3.pathway0_nonlocal0"
     ):
@@ -148,7 +155,7 @@ def test_unexpected_and_unknown_keys_are_reported(state):
 
 
 def test_every_weight_is_assigned(reference, state):
-    model = SlowFastNet(**TINY)
+    model = classifier_from_arguments(**TINY)
     count = load_state_dict(model, state, progress=False)
     assert count == len(model.weights)
     for mine, theirs in zip(model.weights, reference.weights, strict=True):
@@ -219,10 +226,10 @@ def test_importing_the_package_does_not_import_torch():
 
 
 def test_a_nested_backbone_keeps_its_layer_names(reference, state):
-    """Task models that wrap a SlowFastNet load by the same rules."""
+    """Any model around a SlowFastBackbone loads by the same rules."""
     import keras
 
-    backbone = SlowFastNet(**{**TINY, "include_top": False, "pooling": None})
+    backbone = SlowFastBackbone(**split_arguments(TINY)[0])
     clip = keras.Input((8, 32, 32, 3))
     slow, fast = backbone(clip)
     pooled = keras.layers.Concatenate(name="concat")(
@@ -258,7 +265,7 @@ def test_pyslowfast_cfg_supplies_alpha_frames_and_input_convention(state):
     assert checkpoint_settings(checkpoint)["alpha"] == 2
     model = convert_checkpoint(checkpoint, progress=False)
     assert (model.alpha, model.num_frames) == (2, 16)
-    assert model.nonlocal_affinity == "softmax"
+    assert model.backbone.nonlocal_affinity == "softmax"
     assert model.input_convention == {
         "mean": [0.5, 0.4, 0.3],
         "std": [0.2, 0.2, 0.2],
@@ -269,17 +276,21 @@ def test_pyslowfast_cfg_supplies_alpha_frames_and_input_convention(state):
     assert (model.alpha, model.num_frames) == (4, 8)
 
 
-def test_include_top_false_gives_a_feature_extractor(caplog, reference, state):
-    with caplog.at_level(logging.WARNING, logger="keras_slowfast"):
-        model = convert_checkpoint(
-            state, num_frames=8, include_top=False, progress=False
-        )
-    assert "include_top=False" in caplog.text
-    features = _outputs(model, random_clip())
-    assert features.shape == (2, 2048 + 256)
-    np.testing.assert_array_equal(
-        model.get_layer("fast_res5").blocks[0].conv_a.conv.kernel.numpy(),
-        reference.get_layer("fast_res5").blocks[0].conv_a.conv.kernel.numpy(),
+def test_a_checkpoint_without_classifier_gives_the_backbone(reference, state):
+    for key in [k for k in state if k.startswith("head.")]:
+        del state[key]
+    model = convert_checkpoint(state, num_frames=8, progress=False)
+    assert isinstance(model, SlowFastBackbone)
+    slow, fast = model(random_clip(), training=False)
+    expected_slow, _ = reference.backbone(random_clip(), training=False)
+    np.testing.assert_allclose(np.asarray(slow), np.asarray(expected_slow), atol=1e-6)
+    assert fast.shape[-1] == 256
+    # With num_classes the same checkpoint gets a new, untrained head.
+    assert (
+        convert_checkpoint(
+            state, num_frames=8, num_classes=4, progress=False
+        ).num_classes
+        == 4
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from keras_slowfast.convert import convert_checkpoint, load_state_dict
-from keras_slowfast.models.slowfast import SlowFastNet
+from keras_slowfast.models.factories import classifier_from_arguments
 from tests.convert.torch_reference import (
     insert_nonlocal,
     pytorchvideo_models,
@@ -64,8 +64,10 @@ def test_pytorchvideo_slowfast_r50_checkpoint_file(tmp_path):
     path = tmp_path / "SLOWFAST_8x8_R50.pyth"
     torch.save({"model_state": torch_model.state_dict(), "epoch": 196}, path)
     keras_model = convert_checkpoint(str(path), source="pytorchvideo")
-    assert keras_model.stage_depths == [3, 4, 6, 3]
-    assert keras_model.fusion_kernel_size == 7 and keras_model.num_classes == 400
+    assert keras_model.backbone.stage_depths == [3, 4, 6, 3]
+    assert (
+        keras_model.backbone.fusion_kernel_size == 7 and keras_model.num_classes == 400
+    )
     _check_parity("PyTorchVideo slowfast_r50", torch_model, keras_model, 32, 4)
 
 
@@ -86,8 +88,13 @@ def test_pytorchvideo_slowfast_16x8_r101_50_50():
         preset="slowfast_16x8_r101_50_50",
         progress=False,
     )
-    assert keras_model.num_frames == 64 and keras_model.stage_depths == [3, 4, 23, 3]
-    assert keras_model.temporal_kernel_sizes["slow"][2] == [3] * 6 + [1] * 17
+    assert keras_model.num_frames == 64 and keras_model.backbone.stage_depths == [
+        3,
+        4,
+        23,
+        3,
+    ]
+    assert keras_model.backbone.temporal_kernel_sizes["slow"][2] == [3] * 6 + [1] * 17
     _check_parity(
         "PyTorchVideo slowfast_16x8_r101_50_50", torch_model, keras_model, 64, 4
     )
@@ -120,13 +127,13 @@ def test_pyslowfast_named_r50_with_nonlocal_blocks():
     keras_model = convert_checkpoint(
         {"model_state": state}, source="pyslowfast", preset="slowfast_8x8_r50_nl"
     )
-    assert keras_model.nonlocal_blocks == [[], [1, 3], [1, 3, 5], []]
+    assert keras_model.backbone.nonlocal_blocks == [[], [1, 3], [1, 3, 5], []]
     expected = _check_parity(
         "PySlowFast-named SlowFast 8x8 R50 NL", torch_model, keras_model, 32, 4
     )
     # The non-local path carries weight: without it the logits move far.
     for stage in ("slow_res3", "slow_res4"):
-        for block in keras_model.get_layer(stage).nonlocal_layers:
+        for block in keras_model.backbone.get_layer(stage).nonlocal_layers:
             block.bn.gamma.assign(np.zeros(block.bn.gamma.shape, "float32"))
             block.bn.beta.assign(np.zeros(block.bn.beta.shape, "float32"))
     without = np.asarray(keras_model(_clip(32), training=False))
@@ -137,8 +144,8 @@ def test_pyslowfast_named_r50_with_nonlocal_blocks():
 def test_pytorchvideo_detection_checkpoint_keys_load():
     """The detection layout (``model.`` prefix, ``detection_head.proj``) maps fully.
 
-    The detection backbone (res5 stride 1, dilation 2) has the SlowFastNet
-    layer names, so a SlowFastNet with the same strides and an 80-class head
+    The detection backbone (res5 stride 1, dilation 2) has the backbone
+    layer names, so a classifier with the same strides and an 80-class head
     takes every weight; the end-to-end detection parity test lives with the
     detection model.
     """
@@ -151,8 +158,9 @@ def test_pytorchvideo_detection_checkpoint_keys_load():
         "model.blocks.4.multipathway_blocks.0.res_blocks.0.branch2.conv_b.weight"
         in state
     )
-    keras_model = SlowFastNet(
+    keras_model = classifier_from_arguments(
         stage_depths=[3, 4, 6, 3],
+        alpha=4,
         num_classes=80,
         spatial_strides=[1, 2, 2, 1],
         spatial_dilations=[1, 1, 1, 2],
@@ -162,7 +170,9 @@ def test_pytorchvideo_detection_checkpoint_keys_load():
     )
     res5 = torch_model.model.blocks[4].multipathway_blocks[0].res_blocks[1]
     np.testing.assert_array_equal(
-        keras_model.get_layer("slow_res5").blocks[1].conv_b.conv.kernel.numpy(),
+        keras_model.backbone.get_layer("slow_res5")
+        .blocks[1]
+        .conv_b.conv.kernel.numpy(),
         res5.branch2.conv_b.weight.detach().numpy().transpose(2, 3, 4, 1, 0),
     )
     np.testing.assert_array_equal(

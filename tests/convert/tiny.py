@@ -1,4 +1,4 @@
-"""A tiny SlowFastNet with random weights, written out under torch key names.
+"""A tiny classifier with random weights, written out under torch key names.
 
 ``torch_named_state_dict`` is the inverse of the converter's rules, written
 separately from them (templates per scheme), so a round trip checks both the
@@ -10,7 +10,7 @@ import re
 import numpy as np
 
 from keras_slowfast.convert.common import model_targets
-from keras_slowfast.models.slowfast import SlowFastNet
+from keras_slowfast.models.factories import classifier_from_arguments
 
 TINY = dict(
     stage_depths=[1, 2, 1, 1],
@@ -56,7 +56,7 @@ NONLOCAL = {"theta": "conv_theta", "phi": "conv_phi", "g": "conv_g", "out": "con
 
 def tiny_model(**overrides):
     """The tiny model with every weight random (BN statistics and scales too)."""
-    model = SlowFastNet(**{**TINY, **overrides})
+    model = classifier_from_arguments(**{**TINY, **overrides})
     rng = np.random.default_rng(1)
     for variable in model.weights:
         shape = tuple(variable.shape)

@@ -198,8 +198,6 @@ def test_dataset_samples(ava_dir, caplog):
 
 def test_per_channel_bgr_convention(ava_dir):
     """BGR models get reordered channels, normalized with BGR statistics."""
-    from keras_slowfast.data.transforms import normalize
-
     class_ids = sorted(read_label_map(ava_dir / "labels.pbtxt"))
     boxes = read_ava_csv(ava_dir / "train.csv")
     rgb = AVADataConfig(num_frames=8, image_size=64, max_boxes=3)
@@ -219,7 +217,7 @@ def test_per_channel_bgr_convention(ava_dir):
         for config in (rgb, bgr)
     )
     frames = np.round((clip_rgb * 0.225 + 0.45) * 255).astype(np.uint8)
-    expected = normalize(frames, {**bgr.__dict__})
+    expected = (frames[..., ::-1] / 255.0 - bgr.mean) / bgr.std
     np.testing.assert_allclose(clip_bgr, expected, atol=1e-5)
     # Inside the red person box: red is channel 2, (1 - 0.9) / 0.8; blue
     # channel 0, (0 - 0.1) / 0.2.
@@ -228,10 +226,24 @@ def test_per_channel_bgr_convention(ava_dir):
     assert red[..., 0].mean() == pytest.approx(-0.5, abs=0.1)
 
 
+def test_config_convention_is_checked_and_gives_the_preprocessor():
+    config = AVADataConfig(mean=(0.1, 0.5, 0.9), channel_order="bgr")
+    assert config.preprocessor.input_convention == {
+        "mean": [0.1, 0.5, 0.9],
+        "std": [0.225] * 3,
+        "channel_order": "bgr",
+    }
+    with pytest.raises(ValueError, match="channel_order='hsv'"):
+        AVADataConfig(channel_order="hsv")
+    with pytest.raises(ValueError, match="std="):
+        AVADataConfig(std=(0.2, 0.0, 0.2))
+
+
 def test_tf_dataset_and_training_step(ava_dir, tmp_path):
     import keras
 
-    from keras_slowfast.models import DetectionBinaryCrossentropy, SlowFastDetector
+    from keras_slowfast.models import DetectionBinaryCrossentropy
+    from tests.tiny_models import tiny_detector
 
     class_ids = [1, 2, 3]
     boxes = read_ava_csv(ava_dir / "train.csv")
@@ -242,7 +254,7 @@ def test_tf_dataset_and_training_step(ava_dir, tmp_path):
     assert tuple(clips.shape) == (2, 8, 64, 64, 3)
     assert tuple(pixel_boxes.shape) == (2, 2, 4) and tuple(labels.shape) == (2, 2, 3)
 
-    model = SlowFastDetector(stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=3)
+    model = tiny_detector(3)
     model.compile(
         optimizer=keras.optimizers.SGD(0.01), loss=DetectionBinaryCrossentropy()
     )

@@ -14,7 +14,7 @@ import pytest
 from keras_slowfast.data import sampling
 from keras_slowfast.data.datasets import VideoClipDataset, VideoDataConfig
 from keras_slowfast.data.decode import VideoReader, frames_shown_at, read_frames_at
-from keras_slowfast.predict import _ClipClassifier, predict_video, window_instants
+from keras_slowfast.inference.classify import _ClipClassifier, predict_video
 from tests.data.real_videos import (
     decoded_sequence,
     stamped_indices,
@@ -124,13 +124,15 @@ def test_training_and_evaluation_clips(videos, kind, backend):
     with VideoReader(path, backend) as reader:
         duration, fps = reader.info.duration, reader.info.fps
     for seed in (1, 2, 3):
-        clip, ok = data._train_clip(0, seed)
+        frames, ok = data._train_clip(0, seed)  # uint8, normalized in the graph
         assert ok
         # The pipeline draws the start first from the clip's own generator.
         instants = sampling.random_clip_instants(
             duration, 8, 4, 30.0, video_fps=fps, rng=np.random.default_rng(seed)
         )
-        assert _clip_indices(clip) == stamped_indices(_expected(reference, instants))
+        assert stamped_indices(frames) == stamped_indices(
+            _expected(reference, instants)
+        )
     views = [clip for clip, _ in data.build(training=False).as_numpy_iterator()]
     assert len(views) == CONFIG["num_clips"]
     for clip_index, clip in enumerate(views):
@@ -173,7 +175,7 @@ def test_predict_video_frames(videos, model, monkeypatch, kind, backend):
             model, path, sampling_rate=4, num_clips=num_clips, crop_size=96,
             short_side=96, backend=backend, verbose=0,
         )  # fmt: skip
-        windows = window_instants(duration, 8, 4, 30.0, num_clips=num_clips)
+        windows = sampling.window_instants(duration, 8, 4, 30.0, num_clips=num_clips)
         assert len(result["windows"]) == len(windows) == len(seen)
         for frames, instants in zip(seen, windows, strict=True):
             assert stamped_indices(frames) == stamped_indices(
@@ -305,7 +307,7 @@ def test_explain_video_frames(videos, model, monkeypatch, tmp_path, kind, backen
         crop_size=96, backend=backend, verbose=0,
     )  # fmt: skip
     with VideoReader(path, backend) as reader:
-        windows = window_instants(reader.info.duration, 8, 4, 30.0)
+        windows = sampling.window_instants(reader.info.duration, 8, 4, 30.0)
     assert len(seen) == len(windows) == len(result["windows"])
     assert result["frames"] == 8 * len(windows) == len(list(tmp_path.iterdir()))
     for clip, instants in zip(seen, windows, strict=True):

@@ -10,6 +10,7 @@ from keras_slowfast.data.sampling import (
     sliding_starts,
     uniform_clip_instants,
     uniform_starts,
+    window_instants,
 )
 
 
@@ -109,3 +110,19 @@ def test_bad_clip_arguments():
         random_clip_instants(10.0, 8, 2, -1, rng=rng)
     with pytest.raises(ValueError, match="num_frames=0"):
         random_clip_instants(10.0, 0, 2, rng=rng)
+
+
+def test_window_instants_cover_the_video():
+    # 2.4 s, 8 frames every 0.2 s (sampling rate 2 at 10 fps) span 1.6 s.
+    starts = window_instants(2.4, 8, 2, 10)[:, 0]
+    np.testing.assert_allclose(starts, [0, 0.8])
+    np.testing.assert_allclose(window_instants(2.4, 8, 2, 10)[1, -1], 2.2)
+    np.testing.assert_allclose(
+        window_instants(10.0, 8, 2, 10, window_stride=4)[:, 0], [0, 4, 8, 8.4]
+    )
+    np.testing.assert_allclose(window_instants(2.4, 8, 2, 10, num_clips=1)[:, 0], [0.4])
+    np.testing.assert_allclose(
+        window_instants(11.6, 8, 2, 10, num_clips=3)[:, 0], [0, 5, 10]
+    )
+    # Shorter than a window: one window from 0 (its end repeats the last frame).
+    np.testing.assert_allclose(window_instants(1.0, 8, 2, 10)[:, 0], [0])

@@ -29,6 +29,19 @@ def test_deterministic_and_balanced():
     np.testing.assert_allclose(normalized, (a[:2] / 255 - 0.45) / 0.225, atol=1e-5)
 
 
+def test_normalize_clip_follows_the_given_preprocessor():
+    from keras_slowfast.models.preprocessor import VideoPreprocessor
+
+    clip = synthetic.make_motion_clip(3, np.random.default_rng(0))
+    bgr = VideoPreprocessor(
+        mean=[0.4, 0.45, 0.5], std=[0.2, 0.225, 0.25], channel_order="bgr"
+    )
+    out = synthetic.normalize_clip(clip, bgr)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    expected = (clip[..., ::-1] / 255 - [0.4, 0.45, 0.5]) / [0.2, 0.225, 0.25]
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
 def test_class_is_motion_not_appearance():
     rng = np.random.default_rng(0)
     names = synthetic.MOTION_CLASSES

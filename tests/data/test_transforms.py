@@ -99,37 +99,6 @@ def test_eval_transform_views():
         transforms.eval_transform(clip, short_side=48, crop_size=48, num_crops=2)
 
 
-def test_normalize_default_and_bgr():
-    clip = np.array([[[[255, 0, 51]]]], np.uint8)
-    out = transforms.normalize(clip)
-    assert out.dtype == np.float32
-    np.testing.assert_allclose(
-        out[0, 0, 0],
-        [(1 - 0.45) / 0.225, -0.45 / 0.225, (0.2 - 0.45) / 0.225],
-        atol=1e-6,
-    )
-    bgr = transforms.normalize(
-        clip, {"mean": [0.1, 0.2, 0.3], "std": [0.5, 0.25, 0.2], "channel_order": "bgr"}
-    )
-    np.testing.assert_allclose(
-        bgr[0, 0, 0], [(0.2 - 0.1) / 0.5, (0 - 0.2) / 0.25, (1 - 0.3) / 0.2], atol=1e-6
-    )
-
-
-def test_input_convention_checks():
-    class Model:
-        input_convention = {"mean": [0.5] * 3, "std": [0.5] * 3, "channel_order": "rgb"}
-
-    assert transforms.input_convention_of(Model())["mean"] == [0.5] * 3
-    assert (
-        transforms.input_convention_of(object()) == transforms.DEFAULT_INPUT_CONVENTION
-    )
-    with pytest.raises(ValueError, match="channel_order"):
-        transforms.check_input_convention({"channel_order": "yuv"})
-    with pytest.raises(ValueError, match="std"):
-        transforms.check_input_convention({"std": [0.0, 1.0, 1.0]})
-
-
 def test_crop_errors():
     clip = coordinate_clip()
     with pytest.raises(ValueError, match="exceeds"):

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_slowfast import SlowFastNet
 from keras_slowfast.data import VideoClipDataset, VideoDataConfig
 from keras_slowfast.evaluation import MultiviewResult, evaluate_multiview
+from keras_slowfast.models.factories import classifier_from_arguments
 from tests.data.video_files import write_broken_files, write_video
 
 
@@ -22,7 +22,7 @@ def videos(tmp_path_factory):
 
 
 def tiny_model(**kwargs):
-    return SlowFastNet(
+    return classifier_from_arguments(
         stage_depths=[1, 1, 1, 1],
         alpha=4,
         beta_inv=8,
@@ -95,7 +95,7 @@ def test_paths_multi_label_sigmoid_and_model_convention(videos):
 
 def test_model_probabilities_are_not_squashed_twice(videos):
     good, _ = videos
-    model = tiny_model(head_activation="softmax")
+    model = tiny_model(activation="softmax")
     data = VideoClipDataset(good[:1], config=config(num_clips=2, num_crops=1))
     result = evaluate_multiview(model, data, num_clips=2, num_crops=1, verbose=0)
     clips = np.stack([c.numpy() for c, _ in data.build(False)])

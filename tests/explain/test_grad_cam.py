@@ -9,8 +9,7 @@ from keras import ops
 
 from keras_slowfast.explain import class_activation_map, default_layers, grad_cam
 from keras_slowfast.layers.pack_pathways import slow_frame_indices
-from keras_slowfast.models import SlowFastDetector
-from tests.tiny_models import tiny_classifier
+from tests.tiny_models import tiny_classifier, tiny_detector
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +64,7 @@ def test_classifier_gradients_are_the_head_weights(classifier):
     clip = _clip()
     result = grad_cam(classifier, clip, class_index=[1, 3])
     assert result.layers == {"slow": "slow_res5", "fast": "fast_res5"}
-    features = keras.Model(
-        classifier.inputs,
-        [classifier.get_layer(n).output for n in ("slow_res5", "fast_res5")],
-    ).predict_on_batch(clip)
+    features = classifier.backbone.predict_on_batch(clip)
     kernel = np.asarray(classifier.get_layer("head").proj.kernel)
     slow_channels = features[0].shape[-1]
     columns = {"slow": kernel[:slow_channels], "fast": kernel[slow_channels:]}
@@ -102,9 +98,7 @@ def test_default_class_is_the_top_class_and_classes_give_other_maps(classifier):
 
 def test_detector_explains_each_box_on_its_own():
     keras.utils.set_random_seed(2)
-    detector = SlowFastDetector(
-        stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=3, dropout_rate=0.0
-    )
+    detector = tiny_detector(3, dropout_rate=0.0)
     clip = _clip(batch=1, size=64)
     # Left and right quarters of the frame, and one padding row.
     boxes = np.array([[[0, 0, 16, 64], [48, 0, 64, 64], [-1, -1, -1, -1]]], "f")
@@ -153,7 +147,7 @@ def test_layers_argument_and_errors(classifier):
     with pytest.raises(ValueError, match=r"clip must be \(batch, 8, None, None, 3\)"):
         grad_cam(classifier, np.zeros((1, 4, 32, 32, 3)))
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    with pytest.raises(ValueError, match="no slow_res5 or fast_res5"):
+    with pytest.raises(ValueError, match="SlowFastVideoClassifier or SlowFastDetector"):
         default_layers(plain)
 
 
@@ -168,7 +162,7 @@ TORCH_SCRIPT = """
 import sys
 import numpy as np
 from keras_slowfast.explain import grad_cam
-from tests.tiny_models import tiny_classifier
+from tests.tiny_models import tiny_classifier, tiny_detector
 
 model = tiny_classifier()
 model.load_weights(sys.argv[1])

@@ -10,7 +10,7 @@ import pytest
 from keras_slowfast import cli
 from keras_slowfast.data import synthetic
 from keras_slowfast.explain import grad_cam
-from keras_slowfast.models import SlowFastNet
+from keras_slowfast.models.factories import classifier_from_arguments
 from keras_slowfast.training import trainer
 from keras_slowfast.training.recipe import TrainingRecipe
 
@@ -26,7 +26,7 @@ def motion_model():
     stage's maps are 4x4 instead of 1x1 and a heat map can point somewhere.
     """
     keras.utils.set_random_seed(0)
-    model = SlowFastNet(
+    model = classifier_from_arguments(
         stage_depths=[1, 1, 1, 1],
         alpha=4,
         beta_inv=8,

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_slowfast import SlowFastNet, cli
+from keras_slowfast import cli
+from tests.tiny_models import tiny_task
 
 
 # Keras' own .keras writer warns about numpy's copy keyword; not ours to fix.
@@ -12,7 +13,7 @@ from keras_slowfast import SlowFastNet, cli
     "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
 )
 def test_export_command_writes_versions_and_reports_errors(tmp_path, capsys):
-    model = SlowFastNet(stage_depths=[1, 1, 1, 1], alpha=4, num_frames=8, num_classes=3)
+    model = tiny_task(3)
     weights = tmp_path / "tiny.keras"
     model.save(weights)
     labels = tmp_path / "labels.txt"

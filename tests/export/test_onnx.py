@@ -7,16 +7,16 @@ import keras
 import numpy as np
 import pytest
 
-from keras_slowfast import SlowFastDetector, SlowFastR50, cli
+from keras_slowfast import SlowFastBackbone, SlowFastDetector, SlowFastR50, cli
 from keras_slowfast.export import (
     ExportedModel,
     export_onnx,
-    preprocess_video,
     reference_outputs,
 )
-from keras_slowfast.predict import predict_video
-from tests.test_predict import _write_video
-from tests.tiny_models import tiny_classifier
+from keras_slowfast.inference.classify import predict_video
+from keras_slowfast.models.preprocessor import VideoPreprocessor
+from tests.inference.videos import write_video
+from tests.tiny_models import TINY_DETECTION_BACKBONE, tiny_classifier
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -62,7 +62,7 @@ def test_classifier_raw_frames_match_keras_with_dynamic_batch(classifier):
         )
         np.testing.assert_array_equal(got["top_k_ids"], expected["top_k_ids"])
         # And the network itself, on the same preprocessing.
-        clips = preprocess_video(raw, short_side=40, crop_size=32)
+        clips = VideoPreprocessor(short_side=40, crop_size=32)(raw)
         keras_probabilities = keras.ops.softmax(model(clips, training=False))
         np.testing.assert_allclose(
             got["probabilities"], np.asarray(keras_probabilities), atol=1e-4
@@ -88,7 +88,7 @@ def test_metadata_records_labels_opset_and_convention(classifier):
 
 def test_detector_with_boxes_matches_keras(tmp_path):
     model = SlowFastDetector(
-        stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=5, image_size=(64, 64)
+        SlowFastBackbone(**TINY_DETECTION_BACKBONE, image_size=(64, 64)), 5
     )
     path = export_onnx(
         model, tmp_path / "detector.onnx", short_side=64, crop_size=None, opset=18
@@ -141,7 +141,7 @@ def test_export_command_and_predict_runtime(tmp_path, capsys):
 
     # predict_video with the ONNX file: same windows, same preprocessing
     # (here in Python, from the convention in the metadata), 3 crops.
-    video = _write_video(tmp_path / "clip.avi", 24)
+    video = write_video(tmp_path / "clip.avi", 24)
     kwargs = dict(short_side=32, crop_size=32, num_crops=3, target_fps=10, verbose=0)
     expected = predict_video(model, video, **kwargs)
     got = predict_video(ExportedModel(output), video, **kwargs)

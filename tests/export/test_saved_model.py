@@ -14,10 +14,10 @@ import tensorflow as tf
 from keras_slowfast.export import (
     export_saved_model,
     load_label_map,
-    preprocess_video,
     reference_outputs,
 )
 from keras_slowfast.export.saved_model import _cast_model
+from keras_slowfast.models.preprocessor import VideoPreprocessor
 from tests.tiny_models import tiny_classifier
 
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
@@ -132,7 +132,7 @@ def test_signatures_in_a_fresh_process_match_keras(exported, tmp_path):
 
     # serving_default: raw frames, preprocessing in the graph.
     expected_raw = reference_outputs(model, raw, **EXPORT_KWARGS)
-    clips = preprocess_video(raw, short_side=40, crop_size=32)
+    clips = VideoPreprocessor(short_side=40, crop_size=32)(raw)
     keras_probabilities = np.asarray(
         keras.ops.softmax(model(clips, training=False), axis=-1)
     )

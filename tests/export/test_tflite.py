@@ -4,17 +4,17 @@ import keras
 import numpy as np
 import pytest
 
-from keras_slowfast import SlowFastDetector, SlowFastR50
+from keras_slowfast import SlowFastBackbone, SlowFastDetector, SlowFastR50
 from keras_slowfast.export import (
     ExportedModel,
     export_tflite,
-    preprocess_video,
     reference_outputs,
 )
 from keras_slowfast.export.runtime import read_tflite_metadata
-from keras_slowfast.predict import predict_video
-from tests.test_predict import _write_video
-from tests.tiny_models import tiny_classifier
+from keras_slowfast.inference.classify import predict_video
+from keras_slowfast.models.preprocessor import VideoPreprocessor
+from tests.inference.videos import write_video
+from tests.tiny_models import TINY_DETECTION_BACKBONE, tiny_classifier
 
 LABELS = ["abseiling", "bowling", "cooking", "dancing", "eating"]
 EXPORT_KWARGS = dict(short_side=40, crop_size=32, top_k=3)
@@ -64,13 +64,8 @@ def test_float32_raw_frames_match_keras_with_builtins_only(classifier):
 def test_int8_and_float16_agree_with_keras(classifier, tmp_path, record_property):
     """Reports top-1 agreement and the largest probability difference."""
     model, float_path = classifier
-    clips = np.asarray(
-        preprocess_video(
-            np.random.default_rng(2).integers(0, 256, (8, 8, 40, 50, 3), np.uint8),
-            short_side=40,
-            crop_size=32,
-        )
-    )
+    raw = np.random.default_rng(2).integers(0, 256, (8, 8, 40, 50, 3), np.uint8)
+    clips = np.asarray(VideoPreprocessor(short_side=40, crop_size=32)(raw))
     expected = np.asarray(keras.ops.softmax(model(clips, training=False)))
     sizes = {"float32": None}
     for precision in ("int8", "float16"):
@@ -100,7 +95,7 @@ def test_int8_and_float16_agree_with_keras(classifier, tmp_path, record_property
 
 def test_predict_video_with_tflite_raw_frames(classifier, tmp_path):
     model, path = classifier
-    video = _write_video(tmp_path / "clip.avi", 24, height=36, width=50)
+    video = write_video(tmp_path / "clip.avi", 24, height=36, width=50)
     kwargs = dict(target_fps=10, verbose=0)
     expected = predict_video(model, video, short_side=40, crop_size=32, **kwargs)
     got = predict_video(ExportedModel(path), video, **kwargs)
@@ -114,7 +109,7 @@ def test_predict_video_with_tflite_raw_frames(classifier, tmp_path):
 
 def test_detector_needs_flex_and_says_so(tmp_path):
     model = SlowFastDetector(
-        stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=5, image_size=(64, 64)
+        SlowFastBackbone(**TINY_DETECTION_BACKBONE, image_size=(64, 64)), 5
     )
     kwargs = dict(signature="normalized", short_side=None, crop_size=None)
     with pytest.raises(ValueError, match=r"no builtin kernels for \(.*StridedSlice"):

@@ -146,5 +146,5 @@ def test_head_features_and_errors():
         ClassificationHead(0)
     with pytest.raises(ValueError, match="dropout_rate"):
         ClassificationHead(3, dropout_rate=1.5)
-    with pytest.raises(ValueError, match="head_activation"):
+    with pytest.raises(ValueError, match="activation"):
         ClassificationHead(3, activation="relu")

@@ -9,8 +9,8 @@ from keras_slowfast.convert import extract_state_dict, load_state_dict
 from keras_slowfast.layers import DetectionHead, box_mask
 from keras_slowfast.models import (
     DetectionBinaryCrossentropy,
+    SlowFastBackbone,
     SlowFastDetector,
-    SlowFastNet,
 )
 from tests.reference import import_pytorchvideo_models
 from tests.test_case import (
@@ -18,9 +18,13 @@ from tests.test_case import (
     run_layer_test,
     run_model_saving_test,
     run_serialization_test,
+    run_task_test,
 )
+from tests.tiny_models import TINY_DETECTION_BACKBONE, tiny_backbone, tiny_detector
 
-TINY = {"stage_depths": [1, 1, 1, 1], "num_frames": 8, "num_classes": 5}
+
+def _detector(**task_arguments):
+    return tiny_detector(5, **task_arguments)
 
 
 def _inputs(batch=2):
@@ -32,39 +36,41 @@ def _inputs(batch=2):
     return video, boxes
 
 
-def test_same_backbone_layer_names_and_shapes_as_slowfastnet():
-    detector = SlowFastDetector(**TINY)
-    backbone = SlowFastNet(
-        stage_depths=[1, 1, 1, 1],
-        num_frames=8,
-        spatial_strides=[1, 2, 2, 1],
-        spatial_dilations=[1, 1, 1, 2],
-        include_top=False,
-        pooling=None,
+def test_detector_shared_task_checks():
+    video, boxes = _inputs()
+    labels = np.zeros((2, 3, 5), "float32")
+    labels[:, 0, 1] = 1
+    labels[:, 1] = -1
+
+    def build(dtype=None):
+        backbone = SlowFastBackbone(**TINY_DETECTION_BACKBONE, dtype=dtype)
+        return SlowFastDetector(backbone, 5, max_boxes=3)
+
+    model = run_task_test(
+        build,
+        [video, boxes],
+        labels,
+        DetectionBinaryCrossentropy(),
+        (2, 3, 5),
+        expected_weight_count=ks.count_params(build().backbone) + 2304 * 5 + 5,
     )
-    backbone_names = [layer.name for layer in backbone.layers]
-    detector_names = [layer.name for layer in detector.layers]
-    assert [n for n in detector_names if n not in ("boxes", "head")] == backbone_names
-    for name in backbone_names[1:]:
-        ours = [tuple(w.shape) for w in detector.get_layer(name).weights]
-        theirs = [tuple(w.shape) for w in backbone.get_layer(name).weights]
-        assert ours == theirs, name
+    assert model.spatial_scale == 1 / 16
+
+
+def test_head_reads_the_stride_16_backbone_maps():
+    detector = _detector()
     assert isinstance(detector.get_layer("head").proj, keras.layers.Dense)
     assert detector.get_layer("head").proj.kernel.shape == (2048 + 256, 5)
     assert detector.spatial_scale == 1 / 16
-    # Same backbone weights -> same maps, so the detector's head sees the
-    # backbone's stride-16 features: check by rerunning the head by hand.
-    for name in backbone_names[1:]:
-        backbone.get_layer(name).set_weights(detector.get_layer(name).get_weights())
     video, boxes = _inputs()
-    slow, fast = backbone(video, training=False)
+    slow, fast = detector.backbone(video, training=False)
     assert slow.shape[2:4] == (4, 4)  # 64 / 16
     expected = detector.get_layer("head")([slow, fast, boxes], training=False)
     assert_close(detector([video, boxes], training=False), expected, atol=1e-5)
 
 
 def test_scores_and_padding():
-    model = SlowFastDetector(**TINY)
+    model = _detector()
     video, boxes = _inputs()
     scores = keras.ops.convert_to_numpy(model([video, boxes], training=False))
     assert scores.shape == (2, 3, 5)
@@ -80,10 +86,10 @@ def test_scores_and_padding():
 
 
 def test_config_and_saving():
-    model = SlowFastDetector(**TINY, aligned=True, max_boxes=3)
+    model = _detector(aligned=True, max_boxes=3)
     config = model.get_config()
-    assert config["spatial_strides"] == [1, 2, 2, 1]
-    assert config["spatial_dilations"] == [1, 1, 1, 2]
+    assert config["backbone"]["config"]["spatial_strides"] == [1, 2, 2, 1]
+    assert config["backbone"]["config"]["spatial_dilations"] == [1, 1, 1, 2]
     assert config["aligned"] is True and config["max_boxes"] == 3
     run_serialization_test(model)
     restored = run_model_saving_test(model, list(_inputs()))
@@ -129,7 +135,7 @@ def test_loss_ignores_padding_rows_and_training_step():
     np.testing.assert_allclose(float(loss(y_true, y_pred)), expected, rtol=1e-5)
     run_serialization_test(loss)
 
-    model = SlowFastDetector(**TINY)
+    model = _detector()
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
     video, boxes = _inputs()
     labels = np.zeros((2, 3, 5), "float32")
@@ -140,7 +146,7 @@ def test_loss_ignores_padding_rows_and_training_step():
 
 
 def test_bad_inputs():
-    model = SlowFastDetector(**TINY)
+    model = _detector()
     video, boxes = _inputs()
     with pytest.raises(ValueError, match="boxes"):
         model([video, boxes[..., :3]])
@@ -149,7 +155,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="video, boxes"):
         model(video)
     with pytest.raises(ValueError, match="pathways"):
-        SlowFastDetector(**TINY, pathways="slow")
+        SlowFastDetector(tiny_backbone(pathways="slow"), 5)
 
 
 @pytest.mark.large
@@ -157,7 +163,7 @@ def test_bad_inputs():
 def test_matches_pytorchvideo_detection_model():
     """A converted random checkpoint gives PyTorchVideo's logits on clip + boxes.
 
-    Compared before the sigmoid (``head_activation=None`` on both sides), as
+    Compared before the sigmoid (``activation=None`` on both sides), as
     random weights saturate it.
     """
     import torch
@@ -168,7 +174,7 @@ def test_matches_pytorchvideo_detection_model():
         pretrained=False,
         model_num_class=6,
         head_pool_kernel_sizes=((2, 1, 1), (8, 1, 1)),
-        head_activation=None,
+        head_activation=None,  # PyTorchVideo argument
     )
     # Non-trivial batch-norm statistics and affine terms.
     for module in reference.modules():
@@ -180,7 +186,7 @@ def test_matches_pytorchvideo_detection_model():
     torch.nn.init.normal_(reference.detection_head.proj.weight, std=0.05)
     reference.eval()
 
-    model = ks.SlowFastR50Detection(num_classes=6, num_frames=8, head_activation=None)
+    model = ks.SlowFastR50Detection(num_classes=6, num_frames=8, activation=None)
     # The checkpoint layout of PyTorchVideo's AVA model (``model.`` backbone,
     # ``detection_head.proj``), converted by keras_slowfast.convert.
     checkpoint = {"model_state": reference.state_dict()}
@@ -221,4 +227,8 @@ def test_r50_detection_parameter_count_matches_pytorchvideo():
     model = ks.SlowFastR50Detection()
     assert ks.count_params(model) == reference_count
     assert model.get_layer("head").proj.kernel.shape == (2304, 80)
-    assert (model.num_frames, model.alpha, model.fusion_kernel_size) == (32, 4, 7)
+    assert (model.num_frames, model.alpha, model.backbone.fusion_kernel_size) == (
+        32,
+        4,
+        7,
+    )

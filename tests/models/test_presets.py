@@ -87,7 +87,7 @@ def test_flops_equal_fvcore_on_the_reference_model():
 
 
 def test_flops_of_a_tiny_model_by_hand():
-    model = ks.SlowFastNet(
+    model = ks.models.factories.classifier_from_arguments(
         stage_depths=[1, 1, 1, 1],
         alpha=4,
         num_frames=8,
@@ -101,7 +101,10 @@ def test_flops_of_a_tiny_model_by_hand():
     assert counts["conv"] > stem
     assert counts["linear"] == 2048 * 10
     # The stem alone, counted by the layer, matches the hand formula.
-    assert model.get_layer("slow_stem").flop_counts((1, 2, 32, 32, 3))["conv"] == stem
+    assert (
+        model.backbone.get_layer("slow_stem").flop_counts((1, 2, 32, 32, 3))["conv"]
+        == stem
+    )
     with pytest.raises(ValueError, match="input_shape"):
         ks.count_flops(model, (8, 32, 32))
 

@@ -13,8 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_slowfast import SlowFastNet  # noqa: E402
 from keras_slowfast.data import synthetic  # noqa: E402
+from keras_slowfast.models.factories import classifier_from_arguments  # noqa: E402
 from keras_slowfast.training import distribute, trainer  # noqa: E402
 from keras_slowfast.training.recipe import TrainingRecipe  # noqa: E402
 
@@ -26,7 +26,7 @@ def main(output_dir):
     x, y = synthetic.make_motion_dataset(8, seed=0, num_frames=8, image_size=32)
 
     def make_model():
-        model = SlowFastNet(
+        model = classifier_from_arguments(
             stage_depths=[1, 1, 1, 1],
             alpha=4,
             beta_inv=8,

@@ -25,8 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_slowfast import SlowFastNet  # noqa: E402
 from keras_slowfast.data import synthetic  # noqa: E402
+from keras_slowfast.models.factories import classifier_from_arguments  # noqa: E402
 from keras_slowfast.training import distribute, trainer  # noqa: E402
 from keras_slowfast.training.recipe import TrainingRecipe  # noqa: E402
 from keras_slowfast.training.resume import TrainingInterrupted  # noqa: E402
@@ -63,7 +63,7 @@ def main():
     validation = synthetic.make_motion_dataset(8, seed=1, **kwargs)
 
     def make_model():
-        return SlowFastNet(
+        return classifier_from_arguments(
             stage_depths=[1, 1, 1, 1], alpha=4, beta_inv=8, num_frames=8,
             num_classes=8, dropout_rate=0.5,
         )  # fmt: skip

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_slowfast import SlowFastNet
+from keras_slowfast.models.factories import classifier_from_arguments
 from keras_slowfast.training import distribute
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,7 +28,7 @@ def free_ports(count):
 
 
 def test_synchronize_batch_norm_sets_every_layer():
-    model = SlowFastNet(
+    model = classifier_from_arguments(
         stage_depths=[1, 1, 1, 1], alpha=4, beta_inv=8, num_frames=8, num_classes=3
     )
     count = distribute.synchronize_batch_norm(model)

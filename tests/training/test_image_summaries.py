@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_slowfast import SlowFastNet
 from keras_slowfast.data import synthetic
 from keras_slowfast.evaluation import metrics
+from keras_slowfast.models.factories import classifier_from_arguments
 from keras_slowfast.training import trainer
 from keras_slowfast.training.image_summaries import ImageSummaries
 from keras_slowfast.training.recipe import TrainingRecipe
@@ -35,7 +35,9 @@ def test_training_writes_heat_maps_and_evaluation_images(tmp_path):
     x, y = synthetic.make_motion_dataset(16, seed=0, num_frames=8, image_size=32)
     recipe = TrainingRecipe(epochs=2, warmup_epochs=1, batch_size=8)
     names = list(synthetic.MOTION_CLASSES)
-    model = SlowFastNet(stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=8, alpha=4)
+    model = classifier_from_arguments(
+        stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=8, alpha=4
+    )
     trainer.train(
         model,
         (x, y),
@@ -92,7 +94,9 @@ def test_config_checks_tensorboard_images():
 
 def test_every_epochs_and_label_shapes(tmp_path):
     x, y = synthetic.make_motion_dataset(8, seed=0, num_frames=8, image_size=32)
-    model = SlowFastNet(stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=8)
+    model = classifier_from_arguments(
+        stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=8
+    )
     callback = ImageSummaries(
         str(tmp_path / "images"), (x[:4], y[:4, None]), num_clips=0, every_epochs=2
     )

@@ -6,13 +6,13 @@ import keras
 import numpy as np
 import pytest
 
-from keras_slowfast import SlowFastNet
+from keras_slowfast.models.factories import classifier_from_arguments
 from keras_slowfast.training import recipe as recipe_lib
 from tests.test_case import run_serialization_test
 
 
 def tiny_model(num_classes=5):
-    return SlowFastNet(
+    return classifier_from_arguments(
         stage_depths=[1, 1, 1, 1],
         alpha=4,
         beta_inv=8,

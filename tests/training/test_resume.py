@@ -188,8 +188,8 @@ def test_array_epochs_depend_on_seed_and_epoch_only():
 def test_finished_runs_return_and_foreign_backups_are_refused(tmp_path):
     import keras
 
-    from keras_slowfast import SlowFastNet
     from keras_slowfast.data import synthetic
+    from keras_slowfast.models.factories import classifier_from_arguments
     from keras_slowfast.training import trainer
     from keras_slowfast.training.recipe import TrainingRecipe
 
@@ -198,7 +198,7 @@ def test_finished_runs_return_and_foreign_backups_are_refused(tmp_path):
     options = dict(recipe=recipe, output_dir=str(tmp_path), verbose=0)
 
     def tiny(**kwargs):
-        return SlowFastNet(
+        return classifier_from_arguments(
             stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=8, **kwargs
         )
 
@@ -244,14 +244,16 @@ class _StopAt(keras.callbacks.Callback):
 
 
 def _tiny_setup(batch_size=4):
-    from keras_slowfast import SlowFastNet
     from keras_slowfast.data import synthetic
+    from keras_slowfast.models.factories import classifier_from_arguments
     from keras_slowfast.training.recipe import TrainingRecipe
 
     data = synthetic.make_motion_dataset(8, seed=0, num_frames=8, image_size=32)
 
     def tiny():
-        return SlowFastNet(stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=8)
+        return classifier_from_arguments(
+            stage_depths=[1, 1, 1, 1], num_frames=8, num_classes=8
+        )
 
     return data, tiny, TrainingRecipe(epochs=3, batch_size=batch_size)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_slowfast import SlowFastNet
 from keras_slowfast.data import synthetic
+from keras_slowfast.models.factories import classifier_from_arguments
 from keras_slowfast.training import trainer
 from keras_slowfast.training.recipe import TrainingRecipe
 
@@ -17,7 +17,9 @@ TINY = dict(stage_depths=[1, 1, 1, 1], alpha=4, beta_inv=8, num_frames=8)
 
 
 def tiny_model(num_classes=8, dropout_rate=0.0):
-    return SlowFastNet(**TINY, num_classes=num_classes, dropout_rate=dropout_rate)
+    return classifier_from_arguments(
+        **TINY, num_classes=num_classes, dropout_rate=dropout_rate
+    )
 
 
 def clips(num, seed=0):
@@ -177,7 +179,7 @@ def test_yaml_config_and_errors(tmp_path):
 
 
 def test_evaluate_multi_label(tmp_path):
-    model = SlowFastNet(**TINY, num_classes=3, dropout_rate=0.0)
+    model = classifier_from_arguments(**TINY, num_classes=3, dropout_rate=0.0)
     x = clips(6)[0]
     targets = np.array(
         [[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 1]]
@@ -197,7 +199,7 @@ def test_mixed_precision_keeps_logits_float32():
         model = trainer.keep_head_float32(tiny_model())
         logits = model(clips(2)[0], training=False)
         assert keras.backend.standardize_dtype(logits.dtype) == "float32"
-        inner = model.get_layer("slow_res2").blocks[0].conv_a.conv
+        inner = model.backbone.get_layer("slow_res2").blocks[0].conv_a.conv
         assert inner.compute_dtype in ("float16", "bfloat16")
     finally:
         set_mixed_precision(False)

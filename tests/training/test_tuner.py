@@ -20,7 +20,8 @@ def test_hypermodel_builds_sampled_architecture_and_recipe():
     hp.Fixed("learning_rate", 0.2)
     hp.Fixed("weight_decay", 1e-3)
     model = hypermodel.build(hp)
-    assert (model.alpha, model.beta_inv, model.fusion_kernel_size) == (2, 4, 3)
+    backbone = model.backbone
+    assert (backbone.alpha, backbone.beta_inv, backbone.fusion_kernel_size) == (2, 4, 3)
     # 0.2 per 64 clips at the recipe's batch of 64, no warm-up: peak at step 0.
     assert float(model.optimizer.learning_rate) == pytest.approx(0.2)
     assert model.optimizer.weight_decay == pytest.approx(1e-3)

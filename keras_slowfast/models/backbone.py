@@ -1,28 +1,36 @@
-"""SlowFastNet: the SlowFast network (and its Slow-only / Fast-only ablations)."""
+"""SlowFastBackbone: a clip in, the pathways' final feature maps out."""
+
+import inspect
 
 import keras
 
 from keras_slowfast.layers.fusion import FUSION_MODES, LateralFusion
-from keras_slowfast.layers.heads import ClassificationHead
 from keras_slowfast.layers.pack_pathways import FAST_INPUTS, PackPathways, check_frames
 from keras_slowfast.layers.res_stage import ResStage
 from keras_slowfast.layers.stem import PathwayStem
-from keras_slowfast.layers.utils import check_choice, register
+from keras_slowfast.layers.utils import check_choice, check_model_keywords, register
+from keras_slowfast.models.presets import (
+    DEFAULT_STEM_TEMPORAL_KERNELS,
+    DEFAULT_TEMPORAL_KERNELS,
+    FUSION_NAMES,
+    PATHWAYS,
+    PRESET_DESCRIPTIONS,
+    STAGE_NAMES,
+    preset_config,
+    reference_fusion_kernel_size,
+)
 
-PATHWAYS = ("slowfast", "slow", "fast")
-STAGE_NAMES = ("res2", "res3", "res4", "res5")
-# Bottleneck ResNet depths -> blocks per stage (REFERENCE "Architecture").
-DEPTHS = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
-# Temporal kernel of conv a per stage (res2..res5) and of the stem.
-DEFAULT_TEMPORAL_KERNELS = {"slow": [1, 1, 3, 3], "fast": [3, 3, 3, 3]}
-DEFAULT_STEM_TEMPORAL_KERNELS = {"slow": 1, "fast": 5}
-# Input convention of the PyTorchVideo / PySlowFast Kinetics models: RGB in [0, 1],
-# normalized with mean 0.45 and std 0.225.
-DEFAULT_INPUT_CONVENTION = {
-    "mean": [0.45, 0.45, 0.45],
-    "std": [0.225, 0.225, 0.225],
-    "channel_order": "rgb",
-}
+
+def beta_to_inverse(beta):
+    """Returns k for ``beta = 1/k``; raises a ValueError for any other beta."""
+    try:
+        inverse = 1.0 / float(beta)
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise ValueError(f"beta={beta!r} must be of the form 1/k, e.g. 1/8") from None
+    k = round(inverse)
+    if k < 1 or abs(inverse - k) > 1e-6:
+        raise ValueError(f"beta={beta!r} must be of the form 1/k (k an integer >= 1)")
+    return int(k)
 
 
 def _expand_per_block(value, stage_depths, name):
@@ -47,37 +55,33 @@ def _expand_per_block(value, stage_depths, name):
     return stages
 
 
-def _check_input_convention(convention):
-    convention = {**DEFAULT_INPUT_CONVENTION, **(convention or {})}
-    for key in ("mean", "std"):
-        if len(convention[key]) != 3:
-            raise ValueError(
-                f"input_convention[{key!r}]={convention[key]!r} must have 3 values"
-            )
-    convention["mean"] = [float(v) for v in convention["mean"]]
-    convention["std"] = [float(v) for v in convention["std"]]
-    check_choice(convention["channel_order"], ("rgb", "bgr"), "channel_order")
-    return convention
+def _positive_ints(values, name, count=4):
+    values = [int(v) for v in values]
+    if len(values) != count or min(values) < 1:
+        raise ValueError(f"{name}={values} must be {count} positive ints")
+    return values
 
 
 @register
-class SlowFastNet(keras.Model):
-    """The SlowFast network as a functional Keras model.
+class SlowFastBackbone(keras.Model):
+    """The SlowFast network without a head: a clip in, ``[slow, fast]`` maps out.
 
     The model takes one clip ``(batch, num_frames, height, width, 3)``, channels
-    last, already normalized (see ``input_convention``), and packs the pathways
-    itself: the Fast pathway sees all ``num_frames`` frames with ``1 / beta_inv``
-    of the channels, the Slow pathway ``num_frames // alpha`` frames. Lateral
-    connections fuse Fast into Slow after the stem and after res2, res3 and res4.
-    With ``include_top=True`` it returns class logits (or probabilities, see
-    ``head_activation``); otherwise pooled features of size ``2048 + 2048 //
-    beta_inv`` for R50/R101, or, with ``pooling=None``, the final feature maps
-    ``[slow, fast]``.
+    last, normalized by the task's :class:`VideoPreprocessor`, and packs the
+    pathways itself: the Fast pathway sees all ``num_frames`` frames with
+    ``1 / beta_inv`` of the channels, the Slow pathway ``num_frames // alpha``
+    frames. Lateral connections (``fuse_stem``, ``fuse_res2`` ...) fuse Fast
+    into Slow after the stem and after res2, res3 and res4 (paper section 3).
+    The outputs are the res5 maps ``[slow, fast]`` (one map for the
+    single-pathway ablations ``pathways="slow"`` / ``"fast"``): feature
+    extraction is the backbone itself; the task models
+    (:class:`SlowFastVideoClassifier`, :class:`SlowFastDetector`) add heads.
 
-    Every constructor argument is a JSON-friendly architecture value, so
-    ``SlowFastNet.from_config(model.get_config())`` rebuilds the same network.
-    Use the factories (``SlowFastR50``, ``SlowFast``...) for the reference
-    configurations.
+    The defaults are the paper's SlowFast 4x16 R50 (alpha 8, beta 1/8, 32
+    frames). Every constructor argument is a JSON-friendly architecture value,
+    so ``SlowFastBackbone.from_config(backbone.get_config())`` rebuilds it;
+    ``SlowFastBackbone.from_preset(name)`` builds a reference configuration
+    (``SlowFastBackbone.presets`` lists them).
 
     Args:
         stage_depths: list of 4 ints. Bottleneck blocks in res2..res5.
@@ -86,6 +90,8 @@ class SlowFastNet(keras.Model):
         alpha: int. Fast/Slow frame-rate ratio. A Slow-only model with
             ``alpha > 1`` samples its frames from the clip like SlowFast does.
         beta_inv: int. Slow/Fast channel ratio (beta = 1 / beta_inv).
+        beta: float or None. Alternatively beta itself, of the form 1/k; it is
+            stored as ``beta_inv``.
         num_frames: int. Frames in the input clip.
         stem_filters: int. Slow stem width. Fast widths are the Slow widths
             ``// beta_inv`` (floor division, as PySlowFast, so beta = 1/6 works).
@@ -94,7 +100,9 @@ class SlowFastNet(keras.Model):
             int, or 4 per-stage ints or per-block lists: conv a temporal kernels.
         fusion: str. Lateral connection: ``"tconv"``, ``"tsample"``,
             ``"ttoc_sum"`` or ``"ttoc_concat"``.
-        fusion_kernel_size: int. Temporal kernel of the T-conv fusion.
+        fusion_kernel_size: int or None. Temporal kernel of the T-conv fusion;
+            None picks the reference models' value (7 for the 8x8 R50 without
+            non-local blocks, else 5).
         fusion_channel_ratio: int. T-conv output / Fast channels.
         nonlocal_blocks: list of 4 lists of block indices (Slow pathway) followed
             by a non-local block, or None.
@@ -103,19 +111,17 @@ class SlowFastNet(keras.Model):
         fast_input: str. ``"rgb"``, ``"gray"`` or ``"diff"``.
         spatial_strides: list of 4 ints. Spatial stride of res2..res5.
         spatial_dilations: list of 4 ints. Spatial dilation of res2..res5.
-        num_classes: int. Classes of the head.
-        include_top: bool. Whether to add the classification head.
-        pooling: ``"avg"`` or None. Output when ``include_top=False``.
-        dropout_rate: float. Head dropout.
-        head_activation: None, ``"softmax"`` or ``"sigmoid"``.
-        head_spatial_pool_size: list of 2 ints or None. Fully convolutional
-            test-time pooling window of the head.
         image_size: list of 2 ints or None. Fixed input height and width, or
             None to accept any size.
-        input_convention: dict with ``mean``, ``std`` (per channel, for RGB in
-            [0, 1]) and ``channel_order`` (``"rgb"`` or ``"bgr"``). Recorded for
-            the data pipeline and the export; the model itself does not apply it.
-        **kwargs: ``name``, ``dtype`` and other Model arguments.
+        **kwargs: ``name``, ``dtype`` (a policy such as ``"mixed_bfloat16"``,
+            given to every layer) and ``trainable``.
+
+    Examples:
+    >>> backbone = SlowFastBackbone(stage_depths=[1, 1, 1, 1], alpha=4,
+    ...                             num_frames=8)
+    >>> slow, fast = backbone(keras.ops.zeros((1, 8, 64, 64, 3)))
+    >>> tuple(slow.shape), tuple(fast.shape)
+    ((1, 2, 2, 2, 2048), (1, 8, 2, 2, 256))
     """
 
     def __init__(
@@ -123,14 +129,15 @@ class SlowFastNet(keras.Model):
         *,
         stage_depths=(3, 4, 6, 3),
         pathways="slowfast",
-        alpha=4,
+        alpha=8,
         beta_inv=8,
+        beta=None,
         num_frames=32,
         stem_filters=64,
         stem_temporal_kernel_sizes=None,
         temporal_kernel_sizes=None,
         fusion="tconv",
-        fusion_kernel_size=7,
+        fusion_kernel_size=None,
         fusion_channel_ratio=2,
         nonlocal_blocks=None,
         nonlocal_affinity="dot_product",
@@ -138,30 +145,22 @@ class SlowFastNet(keras.Model):
         fast_input="rgb",
         spatial_strides=(1, 2, 2, 2),
         spatial_dilations=(1, 1, 1, 1),
-        num_classes=400,
-        include_top=True,
-        pooling="avg",
-        dropout_rate=0.5,
-        head_activation=None,
-        head_spatial_pool_size=None,
         image_size=None,
-        input_convention=None,
         **kwargs,
     ):
-        stage_depths = [int(d) for d in stage_depths]
-        if len(stage_depths) != 4 or min(stage_depths) < 1:
-            raise ValueError(f"stage_depths={stage_depths} must be 4 positive ints")
+        check_model_keywords(kwargs, "SlowFastBackbone")
+        stage_depths = _positive_ints(stage_depths, "stage_depths")
         check_choice(pathways, PATHWAYS, "pathways")
         check_choice(fusion, FUSION_MODES, "fusion")
         check_choice(fast_input, FAST_INPUTS, "fast_input")
-        check_choice(pooling, ("avg", None), "pooling")
+        if beta is not None:
+            beta_inv = beta_to_inverse(beta)
         alpha, beta_inv, num_frames = int(alpha), int(beta_inv), int(num_frames)
         if beta_inv < 1:
             raise ValueError(f"beta_inv={beta_inv} must be a positive integer")
         if pathways != "fast":
             check_frames(num_frames, alpha)
-        named = {"slow": pathways in ("slowfast", "slow"), "fast": pathways != "slow"}
-        names = [p for p in ("slow", "fast") if named[p]]
+        names = [p for p in ("slow", "fast") if pathways in ("slowfast", p)]
         stem_kernels = {
             **DEFAULT_STEM_TEMPORAL_KERNELS,
             **(stem_temporal_kernel_sizes or {}),
@@ -178,29 +177,22 @@ class SlowFastNet(keras.Model):
         nonlocal_blocks = [sorted(int(i) for i in stage) for stage in nonlocal_blocks]
         if len(nonlocal_blocks) != 4:
             raise ValueError(f"nonlocal_blocks={nonlocal_blocks} must list 4 stages")
-        spatial_strides = [int(s) for s in spatial_strides]
-        spatial_dilations = [int(d) for d in spatial_dilations]
-        for arg, values in (
-            ("spatial_strides", spatial_strides),
-            ("spatial_dilations", spatial_dilations),
-        ):
-            if len(values) != 4 or min(values) < 1:
-                raise ValueError(f"{arg}={values} must be 4 positive ints")
+        if fusion_kernel_size is None:
+            fusion_kernel_size = reference_fusion_kernel_size(
+                stage_depths, alpha, nonlocal_blocks
+            )
+        spatial_strides = _positive_ints(spatial_strides, "spatial_strides")
+        spatial_dilations = _positive_ints(spatial_dilations, "spatial_dilations")
         if image_size is not None:
-            image_size = [int(s) for s in image_size]
-        input_convention = _check_input_convention(input_convention)
-        input_channels = 3
-        if image_size is None:
-            spatial = (None, None)
-        else:
-            spatial = tuple(image_size)
+            image_size = _positive_ints(image_size, "image_size", count=2)
+        spatial = (None, None) if image_size is None else tuple(image_size)
 
-        # Every layer gets the model's dtype policy (e.g. "mixed_bfloat16"),
+        # Every layer gets the backbone's dtype policy (e.g. "mixed_bfloat16"),
         # not the global one; None keeps the global policy.
         dtype = kwargs.get("dtype")
 
         # --- graph ---
-        clip = keras.Input(shape=(num_frames, *spatial, input_channels), name="video")
+        clip = keras.Input(shape=(num_frames, *spatial, 3), name="video")
         width = {"slow": 1, "fast": beta_inv}
         if pathways == "slowfast":
             slow, fast = PackPathways(
@@ -224,7 +216,6 @@ class SlowFastNet(keras.Model):
                 name=f"{p}_stem",
                 dtype=dtype,
             )(x[p])
-        fuse_names = ("fuse_stem", "fuse_res2", "fuse_res3", "fuse_res4")
         for stage in range(4):
             if pathways == "slowfast":
                 x["slow"], x["fast"] = LateralFusion(
@@ -232,7 +223,7 @@ class SlowFastNet(keras.Model):
                     mode=fusion,
                     kernel_size=fusion_kernel_size,
                     channel_ratio=fusion_channel_ratio,
-                    name=fuse_names[stage],
+                    name=FUSION_NAMES[stage],
                     dtype=dtype,
                 )([x["slow"], x["fast"]])
             out_filters = 256 * 2**stage
@@ -249,21 +240,7 @@ class SlowFastNet(keras.Model):
                     name=f"{p}_{STAGE_NAMES[stage]}",
                     dtype=dtype,
                 )(x[p])
-        features = [x[p] for p in names]
-        if include_top:
-            outputs = ClassificationHead(
-                num_classes,
-                dropout_rate=dropout_rate,
-                activation=head_activation,
-                spatial_pool_size=head_spatial_pool_size,
-                name="head",
-                dtype=dtype,
-            )(features)
-        elif pooling == "avg":
-            outputs = ClassificationHead(None, name="pool", dtype=dtype)(features)
-        else:
-            outputs = features
-        super().__init__(inputs=clip, outputs=outputs, **kwargs)
+        super().__init__(inputs=clip, outputs=[x[p] for p in names], **kwargs)
 
         # The policy every layer got (a functional Model keeps none itself).
         self.dtype_argument = (
@@ -272,6 +249,7 @@ class SlowFastNet(keras.Model):
         # --- config ---
         self.stage_depths = stage_depths
         self.pathways = pathways
+        self.pathway_names = names
         self.alpha = alpha
         self.beta_inv = beta_inv
         self.num_frames = num_frames
@@ -289,25 +267,23 @@ class SlowFastNet(keras.Model):
         self.fast_input = fast_input
         self.spatial_strides = spatial_strides
         self.spatial_dilations = spatial_dilations
-        self.num_classes = int(num_classes) if num_classes is not None else None
-        self.include_top = bool(include_top)
-        self.pooling = pooling
-        self.dropout_rate = float(dropout_rate)
-        self.head_activation = head_activation
-        self.head_spatial_pool_size = (
-            None
-            if head_spatial_pool_size is None
-            else [int(s) for s in head_spatial_pool_size]
-        )
         self.image_size = image_size
-        self.input_convention = input_convention
 
     @property
     def feature_channels(self):
-        """Channels of the pooled features (the head's input width)."""
-        slow = 2048 if self.pathways != "fast" else 0
-        fast = 2048 // self.beta_inv if self.pathways != "slow" else 0
-        return slow + fast
+        """Channels of each output map, ``{"slow": c, "fast": c}``."""
+        return {
+            p: int(output.shape[-1])
+            for p, output in zip(self.pathway_names, self.outputs, strict=True)
+        }
+
+    @property
+    def feature_stride(self):
+        """Input pixels per cell of the output maps (4 for the stem x strides)."""
+        stride = 4
+        for s in self.spatial_strides:
+            stride *= s
+        return stride
 
     def __call__(self, inputs, *args, **kwargs):
         check_video_input(inputs, self.num_frames, self.image_size)
@@ -335,19 +311,31 @@ class SlowFastNet(keras.Model):
             "fast_input": self.fast_input,
             "spatial_strides": self.spatial_strides,
             "spatial_dilations": self.spatial_dilations,
-            "num_classes": self.num_classes,
-            "include_top": self.include_top,
-            "pooling": self.pooling,
-            "dropout_rate": self.dropout_rate,
-            "head_activation": self.head_activation,
-            "head_spatial_pool_size": self.head_spatial_pool_size,
             "image_size": self.image_size,
-            "input_convention": self.input_convention,
         }
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    # keras-hub style: ``SlowFastBackbone.presets`` and ``from_preset``.
+    presets = PRESET_DESCRIPTIONS
+
+    @classmethod
+    def from_preset(cls, preset, **overrides):
+        """Builds a named preset (see ``SlowFastBackbone.presets``).
+
+        Args:
+            preset: str. A preset name such as ``"slowfast_8x8_r50"``.
+            **overrides: backbone arguments replacing the preset's values.
+        """
+        return cls(**{**preset_config(preset), **overrides})
+
+
+def backbone_argument_names():
+    """The constructor arguments of :class:`SlowFastBackbone` (plus ``beta``)."""
+    parameters = inspect.signature(SlowFastBackbone.__init__).parameters
+    return {n for n, p in parameters.items() if p.kind is p.KEYWORD_ONLY}
 
 
 def check_video_input(inputs, num_frames, image_size=None):

@@ -1,10 +1,12 @@
-"""Classify a whole video: sliding-window or multi-view inference with top-k.
+"""Classify a whole video or a live stream: sliding windows or multi-view, top-k.
 
 ``predict_video`` decodes a video window by window (only the frames a window
-samples), preprocesses each view exactly like the exported SavedModel's
-``serving_default`` signature (short-side resize, crop, normalization from the
-model's ``input_convention``), and returns the top-k classes of every window
-and of the whole video (mean of the window probabilities).
+samples, at the instants of ``keras_slowfast.data.sampling.window_instants``),
+prepares each view with the model's :class:`VideoPreprocessor` exactly like
+the exported SavedModel's ``serving_default`` signature, and returns the
+top-k classes of every window and of the whole video (mean of the window
+probabilities). ``predict_stream`` does the same for a camera, URL or file
+read frame by frame, one window at a time.
 """
 
 import os
@@ -16,88 +18,22 @@ import tensorflow as tf
 from keras_slowfast.data import sampling
 from keras_slowfast.data.decode import (
     TIMESTAMP_TOLERANCE,
-    VideoDecodeError,
     VideoReader,
+    check_not_image,
     frames_shown_at,
     stream_frames,
 )
-from keras_slowfast.export.preprocessing import check_sizes, preprocess_video
 from keras_slowfast.export.runtime import ExportedModel
 from keras_slowfast.export.saved_model import (
     _resolve_activation,
     is_detection_model,
     load_label_map,
 )
+from keras_slowfast.models.preprocessor import VideoPreprocessor, preprocessor_of
 
 # Crop positions along each axis for 1- and 3-crop testing (PySlowFast: left,
 # center, right of the long side after the short-side resize).
 CROP_POSITIONS = {1: (0.5,), 3: (0.0, 0.5, 1.0)}
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-def load_model(weights, preset=None, **overrides):
-    """Loads a model for inference from a ``.keras`` file or preset + weights.
-
-    Args:
-        weights: str. A ``.keras`` model file, or a ``.weights.h5`` file whose
-            architecture is given by ``preset``.
-        preset: str or None. Preset name (see ``keras_slowfast.preset_names()``),
-            needed with ``.weights.h5``.
-        **overrides: preset overrides, e.g. ``num_classes=10``.
-
-    Returns:
-        The Keras model.
-
-    Raises:
-        FileNotFoundError: ``weights`` does not exist.
-        ValueError: the file type is unknown, the preset is missing, or the
-            file does not load.
-    """
-    weights = os.fspath(weights)
-    if not os.path.isfile(weights):
-        raise FileNotFoundError(f"weights {weights}: file not found")
-    if weights.endswith(".keras"):
-        if preset is not None:
-            raise ValueError(
-                f"weights {weights} is a whole .keras model; drop --preset {preset}"
-            )
-        try:
-            return keras.saving.load_model(weights, compile=False)
-        except Exception as error:  # noqa: BLE001 - reported as one line
-            raise ValueError(f"weights {weights}: cannot load ({error})") from None
-    if weights.endswith(".weights.h5"):
-        if preset is None:
-            raise ValueError(
-                f"weights {weights} holds only weights; give the architecture "
-                "with --preset NAME"
-            )
-        from keras_slowfast.models import from_preset
-
-        model = from_preset(preset, **overrides)
-        try:
-            model.load_weights(weights)
-        except Exception as error:  # noqa: BLE001 - reported as one line
-            raise ValueError(
-                f"weights {weights}: do not fit preset {preset!r} ({error})"
-            ) from None
-        return model
-    raise ValueError(
-        f"weights {weights}: expected a .keras model file or a .weights.h5 file"
-    )
-
-
-def _check_not_image(path):
-    if str(path).lower().endswith(IMAGE_EXTENSIONS):
-        raise VideoDecodeError(path, "is an image file, expected a video")
-    if os.path.isfile(path):
-        import cv2
-
-        try:
-            is_image = cv2.haveImageReader(str(path))
-        except cv2.error:
-            is_image = False
-        if is_image:
-            raise VideoDecodeError(path, "is an image file, expected a video")
 
 
 def _top_k(probabilities, k, labels):
@@ -137,16 +73,32 @@ class _ClipClassifier:
         if self.sampling_rate < 1:
             raise ValueError(f"sampling_rate={sampling_rate} must be >= 1")
         if self.exported:
-            self._init_exported(model, num_crops, short_side, crop_size)
+            self.num_classes = model.num_classes
+            self.num_frames = model.num_frames
+            self.activation = "none"  # applied in the exported graph
+            image_size = tuple(model.metadata["image_size"])
         else:
+            self.num_classes = int(model.outputs[0].shape[-1])
+            self.num_frames = int(model.inputs[0].shape[1])
+            self.activation = _resolve_activation(model, output_activation)
             image_size = tuple(model.inputs[0].shape[2:4])
+        if self.exported and model.takes_raw_frames:
+            # The file resizes and center-crops by itself, as exported.
+            if num_crops != 1:
+                raise ValueError(
+                    f"num_crops={num_crops}: {model.path} takes raw frames and "
+                    "crops their center only; export it with signature="
+                    "'normalized' for 3-crop testing"
+                )
+            self.preprocessor = None
+        else:
             if crop_size is None and None not in image_size:
                 crop_size = image_size[0]
-            self.short_side, self.crop_size = check_sizes(short_side, crop_size)
-            self.num_classes = int(model.outputs[0].shape[-1])
-            self.activation = _resolve_activation(model, output_activation)
-            self.convention = getattr(model, "input_convention", None)
-            self.num_frames = int(model.inputs[0].shape[1])
+            self.preprocessor = VideoPreprocessor.from_convention(
+                preprocessor_of(model).input_convention,
+                short_side=short_side,
+                crop_size=crop_size,
+            )
         if isinstance(labels, (str, os.PathLike)):
             labels = load_label_map(labels)
         if labels is None and self.exported:
@@ -158,48 +110,17 @@ class _ClipClassifier:
             )
         self.labels = labels
         self.model = model
-        self.span = (self.num_frames - 1) * self.sampling_rate + 1
         self.positions = CROP_POSITIONS[num_crops]
 
-    def _init_exported(self, model, num_crops, short_side, crop_size):
-        """Sizes and convention of an exported file (activation is in its graph)."""
-        metadata = model.metadata
-        self.num_classes = model.num_classes
-        self.num_frames = model.num_frames
-        self.activation = "none"
-        self.convention = metadata.get("input_convention")
-        if model.takes_raw_frames:
-            # The file resizes and center-crops by itself, as exported.
-            if num_crops != 1:
-                raise ValueError(
-                    f"num_crops={num_crops}: {model.path} takes raw frames and "
-                    "crops their center only; export it with signature="
-                    "'normalized' for 3-crop testing"
-                )
-            self.short_side = self.crop_size = None
-            return
-        image_size = tuple(metadata["image_size"])
-        if crop_size is None and None not in image_size:
-            crop_size = image_size[0]
-        self.short_side, self.crop_size = check_sizes(short_side, crop_size)
-
     def views(self, frames):
-        """uint8 ``(num_frames, H, W, 3)`` -> one normalized clip per crop.
+        """uint8 ``(num_frames, H, W, 3)`` -> one model input clip per crop.
 
         A file that preprocesses raw frames itself gets the frames as they are.
         """
-        if self.exported and self.model.takes_raw_frames:
+        if self.preprocessor is None:
             return [np.asarray(frames, np.uint8)[None]]
         return [
-            np.asarray(
-                preprocess_video(
-                    frames[None],
-                    short_side=self.short_side,
-                    crop_size=self.crop_size,
-                    input_convention=self.convention,
-                    crop_position=position,
-                )
-            )
+            np.asarray(self.preprocessor(frames[None], crop_position=position))
             for position in self.positions
         ]
 
@@ -214,29 +135,6 @@ class _ClipClassifier:
         elif self.activation == "sigmoid":
             scores = np.asarray(tf.sigmoid(scores))
         return scores
-
-
-def window_instants(
-    duration, num_frames, sampling_rate=2, target_fps=30.0, *, num_clips=None,
-    window_stride=None, video_fps=None,
-):  # fmt: skip
-    """The instants (seconds) of each window ``predict_video`` classifies.
-
-    Multi-view (``num_clips``) windows are exactly the evaluation pipeline's
-    (``keras_slowfast.data.sampling.uniform_clip_instants``); sliding windows
-    follow each other (or overlap by ``window_stride`` seconds) with a last one
-    ending at the video's end (``sampling.sliding_starts``).
-
-    Returns:
-        float64 array ``(num_windows, num_frames)``.
-    """
-    interval = sampling.clip_interval(sampling_rate, target_fps, video_fps)
-    span = sampling.clip_span(num_frames, interval)
-    if num_clips is not None:
-        starts = sampling.uniform_starts(duration, span, num_clips)
-    else:
-        starts = sampling.sliding_starts(duration, span, window_stride)
-    return np.stack([sampling.clip_instants(s, num_frames, interval) for s in starts])
 
 
 def predict_video(
@@ -270,13 +168,14 @@ def predict_video(
 
     Args:
         model: a video classifier taking ``(batch, num_frames, H, W, 3)``
-            normalized clips (e.g. ``SlowFastNet``), or an exported one
-            (``keras_slowfast.export.ExportedModel``: ONNX Runtime, TFLite or
-            a SavedModel), whose probabilities are used as the file gives
-            them. A file exported with raw-frame input preprocesses the
-            frames itself (``short_side`` and ``crop_size`` as exported,
-            center crop only); one with normalized input gets clips
-            preprocessed here with the convention in its metadata.
+            clips in its input convention (``model.preprocessor``, else
+            ``model.input_convention``; see ``preprocessor_of``), or an
+            exported one (``keras_slowfast.export.ExportedModel``: ONNX
+            Runtime, TFLite or a SavedModel), whose probabilities are used as
+            the file gives them. A file exported with raw-frame input
+            preprocesses the frames itself (``short_side`` and ``crop_size``
+            as exported, center crop only); one with normalized input gets
+            clips preprocessed here with the convention in its metadata.
         path: str. The video file.
         sampling_rate: int. Frame step inside a window, in frames at
             ``target_fps``.
@@ -324,10 +223,10 @@ def predict_video(
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
     path = os.fspath(path)
-    _check_not_image(path)
+    check_not_image(path)
     with VideoReader(path, backend=backend) as reader:
         info = reader.info
-        windows = window_instants(
+        windows = sampling.window_instants(
             info.duration,
             classifier.num_frames,
             classifier.sampling_rate,
@@ -436,7 +335,7 @@ def predict_stream(
         raise ValueError(f"every={every} must be >= 1")
     k = min(int(top_k), classifier.num_classes)
     if isinstance(source, str) and not source.isdigit() and "://" not in source:
-        _check_not_image(source)
+        check_not_image(source)
         reader = VideoReader(source)
         frames = reader.iter_frames()
     else:
@@ -473,61 +372,3 @@ def predict_stream(
         frames.close()
         if reader is not None:
             reader.close()
-
-
-def format_table(result):
-    """A plain-text table of one ``predict_video`` result."""
-    rate = f"{result['fps']:g} fps" if result["fps"] else "unknown fps"
-    lines = [f"{result['path']}  ({result['duration']:.2f} s, {rate})"]
-    lines.append(f"  {'seconds':>15s}  top classes")
-    for window in result["windows"]:
-        seconds = f"{window['start_time']:.2f}-{window['end_time']:.2f}"
-        classes = ", ".join(f"{c['name']} {c['score']:.3f}" for c in window["top_k"])
-        lines.append(f"  {seconds:>15s}  {classes}")
-    classes = ", ".join(f"{c['name']} {c['score']:.3f}" for c in result["top_k"])
-    lines.append(f"  {'whole video':>15s}  {classes}")
-    return "\n".join(lines)
-
-
-def to_json(result):
-    """The result as JSON-serializable data (probabilities as a list)."""
-    return {**result, "probabilities": [float(p) for p in result["probabilities"]]}
-
-
-def csv_rows(result):
-    """CSV rows: video, window, start/end time, rank, id, name, score."""
-    rows = []
-    entries = [(str(i), w) for i, w in enumerate(result["windows"])]
-    whole = {
-        "start_time": 0.0,
-        "end_time": result["duration"],
-        "top_k": result["top_k"],
-    }
-    entries.append(("video", whole))
-    for name, window in entries:
-        for rank, entry in enumerate(window["top_k"], 1):
-            rows.append(
-                [
-                    result["path"],
-                    name,
-                    window["start_time"],
-                    window["end_time"],
-                    rank,
-                    entry["id"],
-                    entry["name"],
-                    f"{entry['score']:.6f}",
-                ]
-            )
-    return rows
-
-
-CSV_HEADER = [
-    "video",
-    "window",
-    "start_time",
-    "end_time",
-    "rank",
-    "class_id",
-    "class_name",
-    "score",
-]

@@ -1,0 +1,103 @@
+"""What every SlowFast task model shares: its backbone and its preprocessor."""
+
+import keras
+
+from keras_slowfast.models.backbone import SlowFastBackbone
+
+LEGACY_MESSAGE = (
+    "written by keras_slowfast 0.1 (class SlowFastNet, or a SlowFastDetector "
+    "without a separate backbone); load it with keras_slowfast.load_model(path), "
+    "which converts it, then save it again with model.save(path)"
+)
+
+
+def check_backbone(backbone, task):
+    """Raises a TypeError unless ``backbone`` is a :class:`SlowFastBackbone`."""
+    if not isinstance(backbone, SlowFastBackbone):
+        raise TypeError(
+            f"{task} needs a SlowFastBackbone as backbone, got "
+            f"{type(backbone).__name__}; build one with SlowFastBackbone(...) or "
+            "SlowFastBackbone.from_preset(name)"
+        )
+    return backbone
+
+
+def dtype_name(dtype):
+    """The name of a dtype policy argument (None stays None)."""
+    return None if dtype is None else keras.dtype_policies.get(dtype).name
+
+
+def task_preprocessor(preprocessor):
+    """The given :class:`VideoPreprocessor`, or the default Kinetics one."""
+    from keras_slowfast.models.preprocessor import VideoPreprocessor
+
+    if preprocessor is None:
+        return VideoPreprocessor()
+    if isinstance(preprocessor, dict):  # from a saved config
+        preprocessor = keras.saving.deserialize_keras_object(preprocessor)
+    if not isinstance(preprocessor, VideoPreprocessor):
+        raise TypeError(
+            "preprocessor must be a VideoPreprocessor, got "
+            f"{type(preprocessor).__name__}"
+        )
+    return preprocessor
+
+
+class SlowFastTask(keras.Model):
+    """Base of the task models: a backbone, a head and a preprocessor.
+
+    Subclasses build their functional graph around the backbone, call
+    ``super().__init__(inputs=..., outputs=...)``, then ``_set_task_parts``.
+    The head's dtype policy is the task's ``dtype`` argument, by default the
+    backbone's. The backbone's architecture
+    values that data pipelines and exports read (``num_frames``,
+    ``image_size``, ``alpha``, ``pathways``) are available on the task, and
+    ``input_convention`` is the preprocessor's.
+    """
+
+    def _set_task_parts(self, backbone, head, preprocessor):
+        self.backbone = backbone
+        self.head = head
+        self.preprocessor = preprocessor
+
+    @property
+    def num_frames(self):
+        """Frames per input clip (the backbone's)."""
+        return self.backbone.num_frames
+
+    @property
+    def image_size(self):
+        """Fixed input ``[height, width]`` or None (the backbone's)."""
+        return self.backbone.image_size
+
+    @property
+    def alpha(self):
+        """Fast/Slow frame-rate ratio (the backbone's)."""
+        return self.backbone.alpha
+
+    @property
+    def pathways(self):
+        """``"slowfast"``, ``"slow"`` or ``"fast"`` (the backbone's)."""
+        return self.backbone.pathways
+
+    @property
+    def input_convention(self):
+        """``{"mean", "std", "channel_order"}`` of the preprocessor."""
+        return self.preprocessor.input_convention
+
+    def _base_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": self.dtype_argument,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        if "backbone" not in config:
+            raise ValueError(f"This {cls.__name__} file was {LEGACY_MESSAGE}.")
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
