@@ -312,9 +312,10 @@ def test_early_stopping_and_per_run_callbacks_span_the_epochs(tmp_path):
         def on_train_begin(self, logs=None):
             begins.append(1)
 
-    # Never better than the baseline: stops after the second epoch, if its
-    # state lives across epochs.
-    stop = keras.callbacks.EarlyStopping(monitor="loss", baseline=0.0, patience=1)
+    # No epoch improves by min_delta over the first one, so it stops after the
+    # second epoch, if its state lives across epochs. (A baseline alone is not
+    # enough: EarlyStopping never stops in an epoch whose loss improved.)
+    stop = keras.callbacks.EarlyStopping(monitor="loss", min_delta=1e9, patience=1)
     history = trainer.train(
         tiny(), data, recipe=recipe, output_dir=str(tmp_path), verbose=0,
         callbacks=[stop, CountBegins()],
