@@ -39,7 +39,6 @@ from common import (
 
 
 def our_contenders(variant, clip, savedmodel_dir, include_xla, include_bf16=False):
-    import keras
     import tensorflow as tf
 
     import keras_slowfast as ks
@@ -53,13 +52,9 @@ def our_contenders(variant, clip, savedmodel_dir, include_xla, include_bf16=Fals
     }
     if include_bf16:
         # Opt-in mixed precision: bfloat16 compute, float32 weights and logits.
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy("mixed_bfloat16")
-        try:
-            half = ks.from_preset(PRESETS[variant][0])
-        finally:
-            keras.config.set_dtype_policy(previous)
-        half.set_weights(model.get_weights())
+        from keras_slowfast.models.precision import with_dtype
+
+        half = with_dtype(model, "mixed_bfloat16", head_dtype="float32")
         half_graph = tf.function(lambda x: half(x, training=False))
         contenders["ours bfloat16 tf.function"] = lambda: half_graph(inputs).numpy()
     if include_xla:

@@ -62,6 +62,7 @@ __all__ = [
     "convert_checkpoint",
     "count_flops",
     "count_params",
+    "detect_video",
     "export_onnx",
     "export_saved_model",
     "export_tflite",

@@ -13,8 +13,7 @@ import tensorflow as tf
 
 from keras_slowfast.data.datasets import VideoClipDataset, VideoDataConfig
 from keras_slowfast.models.preprocessor import preprocessor_of
-
-ACTIVATIONS = ("auto", "softmax", "sigmoid", "none")
+from keras_slowfast.models.task import score_activation
 
 
 @dataclasses.dataclass
@@ -48,17 +47,6 @@ class MultiviewResult:
             raise ValueError("no evaluated video has a label")
         top = np.argsort(-self.scores[keep], axis=1)[:, :k]
         return float(np.mean(np.any(top == self.targets[keep, None], axis=1)))
-
-
-def _activation(model, activation, multi_label):
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation={activation!r} must be one of {ACTIVATIONS}")
-    if activation == "auto":
-        head = getattr(model, "activation", None)
-        if head in ("softmax", "sigmoid"):
-            return "none"  # the model already outputs probabilities
-        return "sigmoid" if multi_label else "softmax"
-    return activation
 
 
 def _apply(scores, activation):
@@ -145,7 +133,7 @@ def evaluate_multiview(
         view_source.__dict__.update(source.__dict__)
         view_source.config = config
         source = view_source
-    activation = _activation(model, activation, multi_label)
+    activation = score_activation(model, activation, multi_label)
 
     num_videos = len(source)
     sums, counts = None, np.zeros(num_videos, np.int64)

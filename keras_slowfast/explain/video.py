@@ -15,12 +15,9 @@ from keras_slowfast.data.decode import VideoReader, check_not_image
 from keras_slowfast.data.sampling import window_instants
 from keras_slowfast.explain import overlay
 from keras_slowfast.explain.grad_cam import grad_cam
-from keras_slowfast.export.saved_model import (
-    _resolve_activation,
-    is_detection_model,
-    load_label_map,
-)
+from keras_slowfast.export.saved_model import load_label_map
 from keras_slowfast.models.preprocessor import VideoPreprocessor, preprocessor_of
+from keras_slowfast.models.task import is_detection_model, score_activation
 
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
 
@@ -121,7 +118,7 @@ def explain_video(
     check_not_image(path)
     if frames_out:
         os.makedirs(frames_out, exist_ok=True)
-    activation = _resolve_activation(model, "auto")
+    activation = score_activation(model, "auto")
     writer = None
     summary = []
     written = 0

@@ -24,10 +24,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_slowfast.models.precision import with_dtype
 from keras_slowfast.models.preprocessor import VideoPreprocessor, preprocessor_of
+from keras_slowfast.models.task import is_detection_model, score_activation
 
 PRECISIONS = ("float32", "float16", "bfloat16")
-ACTIVATIONS = ("auto", "softmax", "sigmoid", "none")
 BOX_FORMATS = ("normalized", "pixels")
 SIGNATURES = ("serving_default", "normalized")
 
@@ -82,11 +83,6 @@ def load_label_map(path):
     return names
 
 
-def is_detection_model(model):
-    """True for a model whose inputs are ``(video, boxes)``."""
-    return len(model.inputs) == 2
-
-
 def _input_frames(model):
     shape = tuple(model.inputs[0].shape)
     if len(shape) != 5:
@@ -101,26 +97,7 @@ def _cast_model(model, precision):
     """A copy of ``model`` whose layers compute (and store weights) in ``precision``."""
     if precision == "float32":
         return model
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        copy = model.__class__.from_config(model.get_config())
-    finally:
-        keras.config.set_dtype_policy(previous)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def _resolve_activation(model, output_activation):
-    if output_activation not in ACTIVATIONS:
-        raise ValueError(
-            f"output_activation={output_activation!r} must be one of {ACTIVATIONS}"
-        )
-    if output_activation != "auto":
-        return output_activation
-    if getattr(model, "activation", None) is not None:
-        return "none"  # the head already returns probabilities
-    return "sigmoid" if is_detection_model(model) else "softmax"
+    return with_dtype(model, precision)
 
 
 def _next_version(path):
@@ -325,7 +302,7 @@ def build_endpoints(
     return _Endpoints(
         model,
         preprocessor=preprocessor,
-        activation=_resolve_activation(model, output_activation),
+        activation=score_activation(model, output_activation),
         top_k=min(top_k, int(num_classes)),
         labels=labels,
         box_format=box_format,

@@ -24,12 +24,9 @@ from keras_slowfast.data.decode import (
     stream_frames,
 )
 from keras_slowfast.export.runtime import ExportedModel
-from keras_slowfast.export.saved_model import (
-    _resolve_activation,
-    is_detection_model,
-    load_label_map,
-)
+from keras_slowfast.export.saved_model import load_label_map
 from keras_slowfast.models.preprocessor import VideoPreprocessor, preprocessor_of
+from keras_slowfast.models.task import is_detection_model, score_activation
 
 # Crop positions along each axis for 1- and 3-crop testing (PySlowFast: left,
 # center, right of the long side after the short-side resize).
@@ -80,7 +77,7 @@ class _ClipClassifier:
         else:
             self.num_classes = int(model.outputs[0].shape[-1])
             self.num_frames = int(model.inputs[0].shape[1])
-            self.activation = _resolve_activation(model, output_activation)
+            self.activation = score_activation(model, output_activation)
             image_size = tuple(model.inputs[0].shape[2:4])
         if self.exported and model.takes_raw_frames:
             # The file resizes and center-crops by itself, as exported.

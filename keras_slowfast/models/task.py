@@ -11,6 +11,37 @@ LEGACY_MESSAGE = (
 )
 
 
+SCORE_ACTIVATIONS = ("auto", "softmax", "sigmoid", "none")
+
+
+def is_detection_model(model):
+    """True for a model whose inputs are ``(video, boxes)``."""
+    return len(model.inputs) == 2
+
+
+def score_activation(model, requested="auto", multi_label=False):
+    """What turns a model's outputs into scores: ``"softmax"``, ``"sigmoid"`` or
+    ``"none"`` (the one rule prediction, evaluation, explain and export follow).
+
+    Args:
+        model: a task model (its ``activation`` is the head's own).
+        requested: ``"auto"`` or one of the three. ``"auto"`` gives ``"none"``
+            when the head already applies an activation, ``"sigmoid"`` for a
+            detector or multi-label scores, else ``"softmax"``.
+        multi_label: bool. Classes are independent (Charades-style).
+
+    Raises:
+        ValueError: an unknown ``requested`` value.
+    """
+    if requested not in SCORE_ACTIVATIONS:
+        raise ValueError(f"activation={requested!r} must be one of {SCORE_ACTIVATIONS}")
+    if requested != "auto":
+        return requested
+    if getattr(model, "activation", None) is not None:
+        return "none"  # the head already returns probabilities
+    return "sigmoid" if multi_label or is_detection_model(model) else "softmax"
+
+
 def check_backbone(backbone, task):
     """Raises a TypeError unless ``backbone`` is a :class:`SlowFastBackbone`."""
     if not isinstance(backbone, SlowFastBackbone):

@@ -16,7 +16,7 @@ from keras_slowfast.training.recipe import (
     build_schedule,
     decay_exempt_variables,
     decayed_variables,
-    set_mixed_precision,
+    mixed_precision_policy,
 )
 from keras_slowfast.training.trainer import (
     compile_model,
@@ -45,5 +45,5 @@ __all__ = [
     "build_schedule",
     "decay_exempt_variables",
     "decayed_variables",
-    "set_mixed_precision",
+    "mixed_precision_policy",
 ]

@@ -321,11 +321,12 @@ def build_metrics(recipe, num_classes):
     return metrics
 
 
-def set_mixed_precision(enabled):
-    """Sets the global Keras dtype policy; call before building the model.
+def mixed_precision_policy(enabled):
+    """The dtype policy the recipe's ``mixed_precision`` means on this machine.
 
     ``mixed_float16`` on a GPU, ``mixed_bfloat16`` on CPU (where float16 is
-    slow), ``float32`` when disabled. Returns the policy name.
+    slow), ``float32`` when disabled. Give it to a model as its ``dtype``
+    (``models.precision.with_dtype``); the global Keras policy is not touched.
     """
     if not enabled:
         policy = "float32"
@@ -333,5 +334,4 @@ def set_mixed_precision(enabled):
         policy = "mixed_float16"
     else:
         policy = "mixed_bfloat16"
-    keras.config.set_dtype_policy(policy)
     return policy

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from keras_slowfast.models import factories
 from keras_slowfast.models.loading import load_model
+from keras_slowfast.models.precision import computes_in_float16, with_dtype
 from keras_slowfast.training import distribute, resume
 from keras_slowfast.training.image_summaries import ImageSummaries
 from keras_slowfast.training.recipe import (
@@ -36,7 +37,7 @@ from keras_slowfast.training.recipe import (
     build_loss,
     build_metrics,
     build_optimizer,
-    set_mixed_precision,
+    mixed_precision_policy,
 )
 
 logger = logging.getLogger("keras_slowfast")
@@ -215,24 +216,6 @@ def build_model(model_config, recipe=None):
     return factories.classifier_from_arguments(**config)
 
 
-def keep_head_float32(model):
-    """Runs a model's head in float32 under mixed precision.
-
-    Logits in float16/bfloat16 lose precision in the softmax and break metrics
-    such as top-k accuracy; the head is small, so float32 costs nothing.
-    Returns the model.
-    """
-    for name in ("head", "pool"):
-        try:
-            layer = model.get_layer(name)
-        except ValueError:
-            continue
-        layer.dtype_policy = keras.DTypePolicy("float32")
-        for sublayer in layer._flatten_layers(include_self=False):
-            sublayer.dtype_policy = keras.DTypePolicy("float32")
-    return model
-
-
 def _steps_per_epoch(dataset):
     cardinality = int(dataset.cardinality())
     if cardinality < 1:
@@ -258,8 +241,11 @@ def compile_model(model, recipe, steps_per_epoch):
     if not model.built:
         raise ValueError("model must be built before compile_model")
     from_logits = getattr(model, "activation", None) is None
+    optimizer = build_optimizer(model, recipe, steps_per_epoch)
+    if computes_in_float16(model):  # mixed_float16: scale the loss
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(
-        optimizer=build_optimizer(model, recipe, steps_per_epoch),
+        optimizer=optimizer,
         loss=build_loss(recipe, from_logits=from_logits),
         metrics=build_metrics(recipe, getattr(model, "num_classes", None)),
     )
@@ -714,7 +700,6 @@ def train_from_config(config, verbose="auto", callbacks=()):
     recipe = TrainingRecipe.from_dict(config.get("training", {}))
     if "seed" in config:
         keras.utils.set_random_seed(int(config["seed"]))
-    set_mixed_precision(recipe.mixed_precision)
     strategy = distribute.strategy_from_config(config.get("distribution"))
     train_data, validation, class_names, steps = build_datasets(
         config["data"],
@@ -727,32 +712,36 @@ def train_from_config(config, verbose="auto", callbacks=()):
     def make_model():
         model = build_model(config["model"], recipe)
         if recipe.mixed_precision:
-            keep_head_float32(model)
+            # By argument, not the global policy; the head stays float32:
+            # logits in float16/bfloat16 lose precision in the softmax and
+            # metrics such as top-k accuracy.
+            model = with_dtype(
+                model,
+                mixed_precision_policy(True),
+                head_dtype="float32",
+            )
         if sync_bn:
             distribute.synchronize_batch_norm(model)
         return model
 
     output_dir = config.get("output_dir")
     backup_config = config.get("backup") or {}
-    try:
-        history = train(
-            make_model,
-            train_data,
-            validation_data=validation,
-            recipe=recipe,
-            output_dir=output_dir,
-            strategy=strategy,
-            schedule_steps_per_epoch=steps,
-            image_summaries=config.get("tensorboard_images", 0),
-            class_names=class_names,
-            seed=int(config.get("seed", 0)),
-            backup_every_steps=backup_config.get("every_steps"),
-            backup_every_minutes=backup_config.get("every_minutes", 10.0),
-            callbacks=callbacks,
-            verbose=verbose,
-        )
-    finally:
-        set_mixed_precision(False)
+    history = train(
+        make_model,
+        train_data,
+        validation_data=validation,
+        recipe=recipe,
+        output_dir=output_dir,
+        strategy=strategy,
+        schedule_steps_per_epoch=steps,
+        image_summaries=config.get("tensorboard_images", 0),
+        class_names=class_names,
+        seed=int(config.get("seed", 0)),
+        backup_every_steps=backup_config.get("every_steps"),
+        backup_every_minutes=backup_config.get("every_minutes", 10.0),
+        callbacks=callbacks,
+        verbose=verbose,
+    )
     model = history.model
     results = {}
     if validation is not None:

@@ -314,3 +314,39 @@ def test_explain_video_frames(videos, model, monkeypatch, tmp_path, kind, backen
         assert stamped_indices(np.round(unnormalize(clip))) == stamped_indices(
             _expected(reference, instants)
         )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["h264_bframes", "variable_rate", "bad_keyframe"])
+def test_detect_video_frames(videos, monkeypatch, kind, backend):
+    """``detect_video`` scores each second on the frames a player shows then."""
+    from keras_slowfast.inference import detect as detect_module
+    from tests.tiny_models import tiny_detector
+
+    reference = videos[kind]
+    path = reference[0]
+    seen = []
+    original = detect_module.letterbox
+
+    def recording(frames, size):
+        seen.append(np.asarray(frames).copy())
+        return original(frames, size)
+
+    monkeypatch.setattr(detect_module, "letterbox", recording)
+    with VideoReader(path, backend) as reader:
+        duration = reader.info.duration
+    seconds = int(np.ceil(duration))
+    boxes = {s: [(10.0, 10.0, 80.0, 90.0)] for s in range(seconds)}
+    result = detect_module.detect_video(
+        tiny_detector(3), path, boxes=boxes, sampling_rate=4, image_size=64,
+        backend=backend, verbose=0,
+    )  # fmt: skip
+    assert [s["second"] for s in result["seconds"]] == list(range(seconds))
+    assert len(seen) == seconds
+    for frames, entry in zip(seen, result["seconds"], strict=True):
+        assert entry["keyframe"] == min(entry["second"] + 0.5, duration)
+        instants = sampling.keyframe_clip_instants(entry["keyframe"], 8, 4, 30.0)
+        assert stamped_indices(frames) == stamped_indices(
+            _expected(reference, instants)
+        )
+        assert entry["scores"].shape == (1, 3)

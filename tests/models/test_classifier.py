@@ -121,3 +121,17 @@ def test_backbone_config_keys_match_the_preset_vocabulary():
     for preset in preset_names():
         assert set(preset_config(preset)) <= names, preset
     assert set(TINY_BACKBONE) <= names
+
+
+def test_score_activation_is_one_rule_for_every_path():
+    from keras_slowfast.models.task import score_activation
+    from tests.tiny_models import tiny_detector
+
+    logits, probabilities = tiny_task(3), tiny_task(3, activation="sigmoid")
+    assert score_activation(logits) == "softmax"
+    assert score_activation(logits, multi_label=True) == "sigmoid"
+    assert score_activation(probabilities) == "none"
+    assert score_activation(tiny_detector(3, activation=None)) == "sigmoid"
+    assert score_activation(logits, "none") == "none"
+    with pytest.raises(ValueError, match="activation='relu'"):
+        score_activation(logits, "relu")

@@ -191,18 +191,22 @@ def test_evaluate_multi_label(tmp_path):
     assert (tmp_path / "per_class.csv").exists()
 
 
-def test_mixed_precision_keeps_logits_float32():
-    from keras_slowfast.training.recipe import set_mixed_precision
-
-    try:
-        set_mixed_precision(True)
-        model = trainer.keep_head_float32(tiny_model())
-        logits = model(clips(2)[0], training=False)
-        assert keras.backend.standardize_dtype(logits.dtype) == "float32"
-        inner = model.backbone.get_layer("slow_res2").blocks[0].conv_a.conv
-        assert inner.compute_dtype in ("float16", "bfloat16")
-    finally:
-        set_mixed_precision(False)
+def test_mixed_precision_by_argument_keeps_logits_float32(tmp_path):
+    config = {
+        "model": {"stage_depths": [1, 1, 1, 1], "num_frames": 8, "num_classes": 8},
+        "data": {"type": "synthetic", "num_clips": 8, "num_frames": 8,
+                 "image_size": 32},
+        "training": {"epochs": 1, "batch_size": 4, "mixed_precision": True},
+        "output_dir": str(tmp_path),
+    }  # fmt: skip
+    model, history, _ = trainer.train_from_config(config, verbose=0)
+    assert keras.config.dtype_policy().name == "float32"  # never set globally
+    assert np.isfinite(history.history["loss"]).all()
+    inner = model.backbone.get_layer("slow_res2").blocks[0].conv_a.conv
+    assert inner.compute_dtype == "bfloat16"  # no GPU here
+    assert model.get_layer("head").compute_dtype == "float32"
+    logits = model(clips(2)[0], training=False)
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
 
 
 def test_config_keys_and_paths_are_checked_before_anything_runs(tmp_path, caplog):
