@@ -61,11 +61,11 @@ PRESET_USES = (
 
 
 def _make_0_1_model(folder):
-    from tests.models.test_loading import _write_0_1_file
+    from tests.models.legacy_files import write_0_1_file
     from tests.tiny_models import tiny_task
 
     path = folder / "old_model.keras"
-    _write_0_1_file(tiny_task(5), path, "SlowFastNet")
+    write_0_1_file(tiny_task(5), path, "SlowFastNet")
     # What the README says of such a file: keras.saving names the fix.
     with pytest.raises(ValueError, match=r"keras_slowfast\.load_model"):
         keras.saving.load_model(path)

@@ -334,9 +334,8 @@ def convert_checkpoint(
     ...                            source="pytorchvideo")  # doctest: +SKIP
     """
     from keras_slowfast.convert.common import assign_weights
-    from keras_slowfast.models.backbone import SlowFastBackbone
+    from keras_slowfast.models.backbone import SlowFastBackbone, split_arguments
     from keras_slowfast.models.classifier import SlowFastVideoClassifier
-    from keras_slowfast.models.factories import split_arguments
     from keras_slowfast.models.preprocessor import VideoPreprocessor
 
     if not isinstance(checkpoint, dict):

@@ -338,6 +338,18 @@ def backbone_argument_names():
     return {n for n, p in parameters.items() if p.kind is p.KEYWORD_ONLY}
 
 
+def split_arguments(arguments):
+    """Splits keyword arguments into ``(backbone_arguments, task_arguments)``.
+
+    ``dtype`` goes to the backbone (every layer gets it; the task's head
+    follows the backbone); everything not a backbone argument goes to the task.
+    """
+    names = backbone_argument_names() | {"dtype"}
+    backbone = {k: v for k, v in arguments.items() if k in names}
+    task = {k: v for k, v in arguments.items() if k not in names}
+    return backbone, task
+
+
 def check_video_input(inputs, num_frames, image_size=None):
     """Raises a ValueError when a clip is not ``(batch, num_frames, H, W, 3)``.
 

@@ -2,7 +2,7 @@
 
 from keras_slowfast.layers.heads import HEAD_ACTIVATIONS, ClassificationHead
 from keras_slowfast.layers.utils import check_choice, check_model_keywords, register
-from keras_slowfast.models.backbone import SlowFastBackbone, check_video_input
+from keras_slowfast.models.backbone import check_video_input
 from keras_slowfast.models.task import (
     SlowFastTask,
     check_backbone,
@@ -105,19 +105,3 @@ class SlowFastVideoClassifier(SlowFastTask):
             "activation": self.activation,
             "head_spatial_pool_size": self.head_spatial_pool_size,
         }
-
-    @classmethod
-    def from_preset(cls, preset, num_classes=400, **kwargs):
-        """A classifier on a named backbone preset (``SlowFastBackbone.presets``).
-
-        Args:
-            preset: str. Preset name.
-            num_classes: int. Output classes.
-            **kwargs: backbone arguments (overriding the preset's) and
-                classifier arguments, told apart by name.
-        """
-        from keras_slowfast.models.factories import split_arguments
-
-        backbone_args, task_args = split_arguments(kwargs)
-        backbone = SlowFastBackbone.from_preset(preset, **backbone_args)
-        return cls(backbone, num_classes, **task_args)

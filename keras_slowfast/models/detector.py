@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_slowfast.layers.heads import HEAD_ACTIVATIONS, DetectionHead
 from keras_slowfast.layers.utils import check_choice, check_model_keywords, register
-from keras_slowfast.models.backbone import SlowFastBackbone, check_video_input
+from keras_slowfast.models.backbone import check_video_input
 from keras_slowfast.models.presets import (
     DETECTION_SPATIAL_DILATIONS,
     DETECTION_SPATIAL_STRIDES,
@@ -63,6 +63,11 @@ class SlowFastDetector(SlowFastTask):
     >>> tuple(scores.shape)
     (1, 1, 5)
     """
+
+    PRESET_BACKBONE_ARGUMENTS = {
+        "spatial_strides": DETECTION_SPATIAL_STRIDES,
+        "spatial_dilations": DETECTION_SPATIAL_DILATIONS,
+    }
 
     def __init__(
         self,
@@ -151,29 +156,6 @@ class SlowFastDetector(SlowFastTask):
             "dropout_rate": self.dropout_rate,
             "activation": self.activation,
         }
-
-    @classmethod
-    def from_preset(cls, preset, num_classes=80, **kwargs):
-        """A detector on a named backbone preset, with AVA's res5 stride/dilation.
-
-        Args:
-            preset: str. Preset name (``SlowFastBackbone.presets``).
-            num_classes: int. Action classes.
-            **kwargs: backbone arguments (overriding the preset's and the
-                detection strides) and detector arguments, told apart by name.
-        """
-        from keras_slowfast.models.factories import split_arguments
-
-        backbone_args, task_args = split_arguments(kwargs)
-        backbone = SlowFastBackbone.from_preset(
-            preset,
-            **{
-                "spatial_strides": DETECTION_SPATIAL_STRIDES,
-                "spatial_dilations": DETECTION_SPATIAL_DILATIONS,
-                **backbone_args,
-            },
-        )
-        return cls(backbone, num_classes, **task_args)
 
 
 @register

@@ -8,7 +8,11 @@ arguments are split by name: backbone arguments (``alpha``, ``beta`` /
 ``dropout_rate``, ``activation``, ``preprocessor``, ``name``...) to the task.
 """
 
-from keras_slowfast.models.backbone import SlowFastBackbone, backbone_argument_names
+from keras_slowfast.models.backbone import (
+    SlowFastBackbone,
+    backbone_argument_names,
+    split_arguments,
+)
 from keras_slowfast.models.classifier import SlowFastVideoClassifier
 from keras_slowfast.models.preprocessor import VideoPreprocessor
 from keras_slowfast.models.presets import (
@@ -17,18 +21,6 @@ from keras_slowfast.models.presets import (
     NONLOCAL_R101,
     preset_config,
 )
-
-
-def split_arguments(arguments):
-    """Splits keyword arguments into ``(backbone_arguments, task_arguments)``.
-
-    ``dtype`` goes to the backbone (every layer gets it; the task's head
-    follows the backbone); everything not a backbone argument goes to the task.
-    """
-    names = backbone_argument_names() | {"dtype"}
-    backbone = {k: v for k, v in arguments.items() if k in names}
-    task = {k: v for k, v in arguments.items() if k not in names}
-    return backbone, task
 
 
 def _stage_depths(depth):

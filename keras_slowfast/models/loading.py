@@ -131,11 +131,29 @@ def _load_weights(model, path):
         model.load_weights(moved)
 
 
-def _load_keras_file(path, compile):
+def saved_config(path):
+    """``(class_name, config)`` of a ``.keras`` file, read without building it."""
     with zipfile.ZipFile(path) as archive:
-        config = json.loads(archive.read("config.json"))
-    class_name = config.get("class_name")
-    inner = config.get("config", {})
+        saved = json.loads(archive.read("config.json"))
+    return saved.get("class_name"), saved.get("config", {})
+
+
+def saved_input_convention(path):
+    """The input convention a ``.keras`` file's model was saved with (or None)."""
+    from keras_slowfast.models.preprocessor import VideoPreprocessor
+
+    class_name, config = saved_config(path)
+    if is_legacy_config(class_name, config):
+        return config.get("input_convention")
+    if "preprocessor" not in config:
+        return None
+    return VideoPreprocessor.from_config(
+        config["preprocessor"]["config"]
+    ).input_convention
+
+
+def _load_keras_file(path, compile):
+    class_name, inner = saved_config(path)
     if not is_legacy_config(class_name, inner):
         return keras.saving.load_model(path, compile=compile)
     model = model_from_legacy_config(class_name, inner)

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_slowfast.models.backbone import SlowFastBackbone
+from keras_slowfast.models.backbone import SlowFastBackbone, split_arguments
 
 LEGACY_MESSAGE = (
     "written by keras_slowfast 0.1 (class SlowFastNet, or a SlowFastDetector "
@@ -124,6 +124,28 @@ class SlowFastTask(keras.Model):
             "backbone": keras.saving.serialize_keras_object(self.backbone),
             "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
         }
+
+    # Backbone arguments this task's presets start from (the detector's AVA
+    # strides); the caller's arguments override them.
+    PRESET_BACKBONE_ARGUMENTS = {}
+
+    @classmethod
+    def from_preset(cls, preset, num_classes=None, **kwargs):
+        """This task on a named backbone preset (``SlowFastBackbone.presets``).
+
+        Args:
+            preset: str. Preset name, e.g. ``"slowfast_8x8_r50"``.
+            num_classes: int or None. Output classes; None: the task's default.
+            **kwargs: backbone arguments (overriding the preset's) and task
+                arguments, told apart by name.
+        """
+        backbone_args, task_args = split_arguments(kwargs)
+        backbone = SlowFastBackbone.from_preset(
+            preset, **{**cls.PRESET_BACKBONE_ARGUMENTS, **backbone_args}
+        )
+        if num_classes is not None:
+            task_args["num_classes"] = num_classes
+        return cls(backbone, **task_args)
 
     @classmethod
     def from_config(cls, config):

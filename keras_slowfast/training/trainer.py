@@ -614,19 +614,12 @@ def model_input_convention(model_config):
     (``path`` / ``finetune_from``), else ``input_convention`` or a
     ``preprocessor`` in the section, else None (the default convention).
     """
-    import zipfile
-
+    from keras_slowfast.models.loading import saved_input_convention
     from keras_slowfast.models.preprocessor import VideoPreprocessor
 
     source = str(model_config.get("path") or model_config.get("finetune_from") or "")
     if source.endswith(".keras") and os.path.isfile(source):
-        with zipfile.ZipFile(source) as archive:
-            saved = json.loads(archive.read("config.json"))["config"]
-        if "preprocessor" in saved:
-            return VideoPreprocessor.from_config(
-                saved["preprocessor"]["config"]
-            ).input_convention
-        return saved.get("input_convention")  # a keras_slowfast 0.1 file
+        return saved_input_convention(source)
     preprocessor = model_config.get("preprocessor")
     if isinstance(preprocessor, VideoPreprocessor):
         return preprocessor.input_convention

@@ -3,13 +3,13 @@
 import json
 import zipfile
 
-import h5py
 import keras
 import numpy as np
 import pytest
 
 import keras_slowfast as ks
 from keras_slowfast.models import SlowFastVideoClassifier, VideoPreprocessor
+from tests.models.legacy_files import write_0_1_file
 from tests.test_case import assert_close
 from tests.tiny_models import TINY_BACKBONE, tiny_detector, tiny_task
 
@@ -19,55 +19,6 @@ BGR = {"mean": [0.4, 0.45, 0.5], "std": [0.2, 0.225, 0.25], "channel_order": "bg
 def _clip(size=64):
     rng = np.random.default_rng(0)
     return rng.normal(size=(1, 8, size, size, 3)).astype("float32")
-
-
-def _write_0_1_file(task, path, class_name):
-    """Writes ``task`` as keras_slowfast 0.1 did: one flat model, flat config.
-
-    0.1 models held the backbone's layers and the head in one functional
-    model, so its weights file is the backbone's own layout plus the head's
-    group (``classification_head`` / ``detection_head``), and its config the
-    backbone arguments plus the head arguments (``head_activation``) and the
-    ``input_convention``.
-    """
-    backbone_config = task.backbone.get_config()
-    head_config = {
-        k: v
-        for k, v in task.get_config().items()
-        if k not in ("backbone", "preprocessor", "activation", "dtype")
-    }
-    config = {
-        **backbone_config,
-        **head_config,
-        "head_activation": task.activation,
-        "input_convention": task.input_convention,
-    }
-    if class_name == "SlowFastNet":
-        config.update(include_top=True, pooling="avg")
-    weights = path.with_suffix(".h5")
-    task.backbone.save_weights(str(weights.with_suffix(".weights.h5")))
-    head_group = (
-        "classification_head" if class_name == "SlowFastNet" else "detection_head"
-    )
-    with h5py.File(weights.with_suffix(".weights.h5"), "a") as handle:
-        proj = handle["layers"].create_group(head_group).create_group("proj")
-        group = proj.create_group("vars")
-        for index, variable in enumerate(task.head.proj.weights):
-            group.create_dataset(str(index), data=np.asarray(variable))
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr(
-            "config.json",
-            json.dumps(
-                {
-                    "module": "keras_slowfast.models.slowfast",
-                    "class_name": class_name,
-                    "config": config,
-                    "registered_name": f"keras_slowfast>{class_name}",
-                }
-            ),
-        )
-        archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.0"}))
-        archive.write(weights.with_suffix(".weights.h5"), "model.weights.h5")
 
 
 def test_keras_file_and_weights_with_sidecar_config(tmp_path):
@@ -128,7 +79,7 @@ def test_errors_name_the_file_and_the_fix(tmp_path, call, error, match):
 def test_0_1_classifier_files_convert_with_the_same_outputs(tmp_path, caplog):
     task = tiny_task(5, activation="softmax", preprocessor=VideoPreprocessor(**BGR))
     path = tmp_path / "old.keras"
-    _write_0_1_file(task, path, "SlowFastNet")
+    write_0_1_file(task, path, "SlowFastNet")
     with pytest.raises(ValueError, match="keras_slowfast.load_model"):
         keras.saving.load_model(path)
     loaded = ks.load_model(path)
@@ -151,7 +102,7 @@ def test_0_1_classifier_files_convert_with_the_same_outputs(tmp_path, caplog):
 def test_0_1_detector_files_convert_with_the_same_outputs(tmp_path):
     detector = tiny_detector(3, dropout_rate=0.0)
     path = tmp_path / "old_detector.keras"
-    _write_0_1_file(detector, path, "SlowFastDetector")
+    write_0_1_file(detector, path, "SlowFastDetector")
     with pytest.raises(ValueError, match="keras_slowfast 0.1"):
         keras.saving.load_model(path)
     loaded = ks.load_model(path)
@@ -164,7 +115,7 @@ def test_0_1_detector_files_convert_with_the_same_outputs(tmp_path):
 
 def test_0_1_weights_file_with_its_0_1_sidecar_config(tmp_path):
     task = tiny_task(5)
-    _write_0_1_file(task, tmp_path / "old.keras", "SlowFastNet")
+    write_0_1_file(task, tmp_path / "old.keras", "SlowFastNet")
     with zipfile.ZipFile(tmp_path / "old.keras") as archive:
         (tmp_path / "w.weights.h5").write_bytes(archive.read("model.weights.h5"))
         config = json.loads(archive.read("config.json"))["config"]

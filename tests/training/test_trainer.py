@@ -251,3 +251,32 @@ def test_warmup_scales_with_epochs_when_not_given(caplog):
         ValueError, match=r"warmup_epochs=34 must be in \[0, epochs=6\]"
     ):
         TrainingRecipe(epochs=6, warmup_epochs=34)
+
+
+def test_the_data_is_normalized_with_the_named_models_convention(tmp_path):
+    from keras_slowfast.models import VideoPreprocessor
+    from tests.models.legacy_files import write_0_1_file
+    from tests.tiny_models import tiny_task
+
+    bgr = {"mean": [0.4, 0.45, 0.5], "std": [0.2, 0.225, 0.25], "channel_order": "bgr"}
+    task = tiny_task(8, preprocessor=VideoPreprocessor(**bgr))
+    task.save(tmp_path / "m.keras")
+    write_0_1_file(task, tmp_path / "old.keras", "SlowFastNet")
+    assert trainer.model_input_convention({"path": str(tmp_path / "m.keras")}) == bgr
+    assert (
+        trainer.model_input_convention({"finetune_from": str(tmp_path / "old.keras")})
+        == bgr
+    )
+    assert trainer.model_input_convention({"input_convention": bgr}) == bgr
+    assert trainer.model_input_convention({"preset": "slowfast_8x8_r50"}) is None
+    recipe = TrainingRecipe(batch_size=4)
+    data = {"type": "synthetic", "num_clips": 8, "num_frames": 8, "image_size": 32}
+    plain, _, _, _ = trainer.build_datasets(data, recipe)
+    reversed_, _, _, _ = trainer.build_datasets(data, recipe, input_convention=bgr)
+    # The same uint8 clips, normalized per the convention: undo both.
+    to_uint8 = VideoPreprocessor(**bgr).denormalize
+    np.testing.assert_allclose(
+        np.asarray(to_uint8(reversed_[0])),
+        np.asarray(VideoPreprocessor().denormalize(plain[0])),
+    )
+    assert not np.allclose(plain[0], reversed_[0])
