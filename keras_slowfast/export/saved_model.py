@@ -302,7 +302,9 @@ def build_endpoints(
     return _Endpoints(
         model,
         preprocessor=preprocessor,
-        activation=score_activation(model, output_activation),
+        activation=score_activation(
+            model, output_activation, argument="output_activation"
+        ),
         top_k=min(top_k, int(num_classes)),
         labels=labels,
         box_format=box_format,

@@ -77,7 +77,9 @@ class _ClipClassifier:
         else:
             self.num_classes = int(model.outputs[0].shape[-1])
             self.num_frames = int(model.inputs[0].shape[1])
-            self.activation = score_activation(model, output_activation)
+            self.activation = score_activation(
+                model, output_activation, argument="output_activation"
+            )
             image_size = tuple(model.inputs[0].shape[2:4])
         if self.exported and model.takes_raw_frames:
             # The file resizes and center-crops by itself, as exported.

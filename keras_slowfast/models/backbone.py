@@ -242,10 +242,13 @@ class SlowFastBackbone(keras.Model):
                 )(x[p])
         super().__init__(inputs=clip, outputs=[x[p] for p in names], **kwargs)
 
-        # The policy every layer got (a functional Model keeps none itself).
+        # The policy every layer got; a functional Model drops its ``dtype``
+        # argument, so the model's own policy is set here.
         self.dtype_argument = (
             None if dtype is None else keras.dtype_policies.get(dtype).name
         )
+        if dtype is not None:
+            self.dtype_policy = dtype
         # --- config ---
         self.stage_depths = stage_depths
         self.pathways = pathways

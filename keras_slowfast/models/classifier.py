@@ -6,7 +6,6 @@ from keras_slowfast.models.backbone import check_video_input
 from keras_slowfast.models.task import (
     SlowFastTask,
     check_backbone,
-    dtype_name,
     task_preprocessor,
 )
 
@@ -74,11 +73,10 @@ class SlowFastVideoClassifier(SlowFastTask):
         )
         video = backbone.input
         outputs = head(backbone(video))
-        super().__init__(inputs=video, outputs=outputs, dtype=dtype, **kwargs)
+        super().__init__(inputs=video, outputs=outputs, **kwargs)
         # Set after the functional init: on the torch backend a layer is a
         # torch Module, which takes no sub-modules before its own init.
-        self._set_task_parts(backbone, head, preprocessor)
-        self.dtype_argument = dtype_name(dtype)
+        self._set_task_parts(backbone, head, preprocessor, dtype)
         self.num_classes = self.head.num_classes
         self.dropout_rate = self.head.dropout_rate
         self.activation = self.head.activation

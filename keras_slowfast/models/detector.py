@@ -13,7 +13,6 @@ from keras_slowfast.models.presets import (
 from keras_slowfast.models.task import (
     SlowFastTask,
     check_backbone,
-    dtype_name,
     task_preprocessor,
 )
 
@@ -112,10 +111,9 @@ class SlowFastDetector(SlowFastTask):
         boxes = keras.Input(shape=(max_boxes, 4), name="boxes")
         slow, fast = backbone(video)
         scores = head([slow, fast, boxes])
-        super().__init__(inputs=[video, boxes], outputs=scores, dtype=dtype, **kwargs)
+        super().__init__(inputs=[video, boxes], outputs=scores, **kwargs)
         # Set after the functional init (torch backend; see the classifier).
-        self._set_task_parts(backbone, head, preprocessor)
-        self.dtype_argument = dtype_name(dtype)
+        self._set_task_parts(backbone, head, preprocessor, dtype)
         self.num_classes = self.head.num_classes
         self.max_boxes = max_boxes
         self.roi_size = list(self.head.roi_align.output_size)

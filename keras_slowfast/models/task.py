@@ -19,7 +19,7 @@ def is_detection_model(model):
     return len(model.inputs) == 2
 
 
-def score_activation(model, requested="auto", multi_label=False):
+def score_activation(model, requested="auto", multi_label=False, argument="activation"):
     """What turns a model's outputs into scores: ``"softmax"``, ``"sigmoid"`` or
     ``"none"`` (the one rule prediction, evaluation, explain and export follow).
 
@@ -29,12 +29,13 @@ def score_activation(model, requested="auto", multi_label=False):
             when the head already applies an activation, ``"sigmoid"`` for a
             detector or multi-label scores, else ``"softmax"``.
         multi_label: bool. Classes are independent (Charades-style).
+        argument: str. The caller's name for ``requested``, for the error.
 
     Raises:
         ValueError: an unknown ``requested`` value.
     """
     if requested not in SCORE_ACTIVATIONS:
-        raise ValueError(f"activation={requested!r} must be one of {SCORE_ACTIVATIONS}")
+        raise ValueError(f"{argument}={requested!r} must be one of {SCORE_ACTIVATIONS}")
     if requested != "auto":
         return requested
     if getattr(model, "activation", None) is not None:
@@ -86,7 +87,11 @@ class SlowFastTask(keras.Model):
     ``input_convention`` is the preprocessor's.
     """
 
-    def _set_task_parts(self, backbone, head, preprocessor):
+    def _set_task_parts(self, backbone, head, preprocessor, dtype):
+        self.dtype_argument = dtype_name(dtype)
+        if dtype is not None:
+            # A functional Model drops its ``dtype`` argument: set its policy.
+            self.dtype_policy = dtype
         self.backbone = backbone
         self.head = head
         self.preprocessor = preprocessor
