@@ -35,6 +35,7 @@ from common import (
     print_table,
     reference_model,
     torch_pathways,
+    variant_label,
 )
 
 
@@ -153,7 +154,7 @@ def measure(args, peak):
                     gflops = 2 * macs / per_clip / 1e9
                     rss = f"{memory[name]:.2f}" if name in memory else "—"
                     print(
-                        f"| {isa} | SlowFast {variant} R50 | {size} | {batch} | "
+                        f"| {isa} | {variant_label(variant)} | {size} | {batch} | "
                         f"{name} | {per_clip:.3f} | {1 / per_clip:.2f} | "
                         f"{seconds / reference:.2f} | {gflops:.0f} | "
                         f"{100 * gflops / peak:.0f}% | {rss} |",

@@ -12,6 +12,10 @@ alone, interleaved round by round with ``torch.nn.Conv3d`` + ``BatchNorm3d``
 * forward + backward: batch norm in training mode, gradients of the weights
   and, except for the stems (whose input is the clip), of the input.
 
+The stems' rows include the stem's max pool on both sides ("+ pool"): a
+frame-stacked stem pools before it unstacks its output frames, so the pool
+is part of how its convolution runs.
+
 The table is sorted by our total time (count x (forward + forward/backward))
 and ends with the totals; ratios are ours / torch.
 
@@ -30,6 +34,7 @@ from common import (
     interleaved_medians,
     isa_label,
     print_table,
+    variant_label,
 )
 
 
@@ -60,38 +65,49 @@ def conv_units(variant, size):
     return list(groups.values())
 
 
-def reads_clip(names):
-    """Whether the units read the clip (the stems): no input gradient then."""
+def is_stem(names):
+    """Whether the units are stem convolutions (they read the clip)."""
     return all(name.split("/")[0].endswith("_stem") for name in names)
 
 
-def our_unit(config, shape, batch, input_gradient, rng):
-    """Forward and forward + backward of our unit, as ``tf.function`` callables."""
+def our_unit(config, shape, batch, stem, rng):
+    """Forward and forward + backward of our unit, as ``tf.function`` callables.
+
+    A stem's unit includes the stem's max pool, which a frame-stacked unit
+    runs before it unstacks its output frames; it has no input gradient (its
+    input is the clip).
+    """
     import tensorflow as tf
 
     from keras_slowfast.layers import ConvBN3D
+    from keras_slowfast.layers.stem import stem_max_pool
 
     layer = ConvBN3D.from_config(config)
     inputs = tf.constant(rng.random((batch, *shape), dtype="float32"))
     layer.build(inputs.shape)
-    output_shape = layer.compute_output_shape(inputs.shape)
-    upstream = tf.constant(rng.random(output_shape, dtype="float32"))
-    forward = tf.function(lambda: layer(inputs, training=False))
+    pool = stem_max_pool if stem else None
+    output_shape = layer(inputs[:1], training=False, frame_wise=pool).shape
+    upstream = tf.constant(rng.random((batch, *output_shape[1:]), dtype="float32"))
+    forward = tf.function(lambda: layer(inputs, training=False, frame_wise=pool))
+    input_gradient = not stem
 
     @tf.function
     def forward_backward():
         with tf.GradientTape() as tape:
             if input_gradient:
                 tape.watch(inputs)
-            outputs = layer(inputs, training=True)
+            outputs = layer(inputs, training=True, frame_wise=pool)
         sources = layer.trainable_variables + ([inputs] if input_gradient else [])
         return tape.gradient(outputs, sources, output_gradients=upstream)
 
     return forward, forward_backward
 
 
-def torch_unit(config, shape, batch, input_gradient, rng):
-    """The same unit in PyTorch: Conv3d (no bias) + BatchNorm3d (+ ReLU)."""
+def torch_unit(config, shape, batch, stem, rng):
+    """The same unit in PyTorch: Conv3d (no bias) + BatchNorm3d (+ ReLU).
+
+    Stems add PyTorchVideo's stem max pool and have no input gradient.
+    """
     import torch
 
     kernel, dilation = config["kernel_size"], config["dilation_rate"]
@@ -111,6 +127,9 @@ def torch_unit(config, shape, batch, input_gradient, rng):
     ]
     if config["activation"]:
         modules.append(torch.nn.ReLU(inplace=True))
+    if stem:
+        modules.append(torch.nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)))
+    input_gradient = not stem
     unit = torch.nn.Sequential(*modules)
     frames, height, width, channels = shape
     inputs = torch.from_numpy(
@@ -148,9 +167,9 @@ def measure(args):
     for config, shape, names in conv_units(args.model, args.size):
         if args.match and not any(args.match in name for name in names):
             continue
-        input_gradient = not reads_clip(names)
-        ours = our_unit(config, shape, args.batch, input_gradient, rng)
-        theirs = torch_unit(config, shape, args.batch, input_gradient, rng)
+        stem = is_stem(names)
+        ours = our_unit(config, shape, args.batch, stem, rng)
+        theirs = torch_unit(config, shape, args.batch, stem, rng)
         medians = interleaved_medians(
             {
                 "ours fwd": ours[0],
@@ -172,8 +191,9 @@ def measure(args):
         count = len(names)
         ours_total = count * (ms["ours fwd"] + ms["ours fwd+bwd"])
         torch_total = count * (ms["torch fwd"] + ms["torch fwd+bwd"])
+        unit = f"{names[0]} + pool" if is_stem(names) else names[0]
         print(
-            f"| {isa} | {names[0]} | {count} | {_triple(shape)} | "
+            f"| {isa} | {unit} | {count} | {_triple(shape)} | "
             f"{_triple(config['kernel_size'])} | {_triple(config['strides'])} | "
             f"{config['filters']} | {ms['ours fwd']:.1f} | {ms['torch fwd']:.1f} | "
             f"{ms['ours fwd'] / ms['torch fwd']:.2f} | {ms['ours fwd+bwd']:.1f} | "
@@ -230,7 +250,7 @@ def main():
         "ratio",
     ]
     intro = [
-        f"SlowFast {args.model} R50, {args.size}x{args.size}, batch {args.batch}, "
+        f"{variant_label(args.model)}, {args.size}x{args.size}, batch {args.batch}, "
         f"median of {args.rounds} rounds; times in ms per call"
     ]
     print_table(args, __file__, columns, measure, intro)

@@ -32,6 +32,7 @@ from common import (
     print_table,
     reference_model,
     torch_pathways,
+    variant_label,
 )
 
 
@@ -181,7 +182,7 @@ def measure(args):
             for name, (seconds, peak) in results.items():
                 memory = "—" if peak is None else f"{peak:.2f}"
                 print(
-                    f"| {isa} | SlowFast {variant} R50 | {args.size} | {batch} | "
+                    f"| {isa} | {variant_label(variant)} | {args.size} | {batch} | "
                     f"{name} | {seconds:.2f} | {batch / seconds:.2f} | "
                     f"{seconds / reference:.2f} | {memory} |",
                     flush=True,

@@ -25,16 +25,40 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-PRESETS = {"8x8": ("slowfast_8x8_r50", 4), "4x16": ("slowfast_4x16_r50", 8)}
+PRESETS = {
+    "8x8": ("slowfast_8x8_r50", 4),
+    "4x16": ("slowfast_4x16_r50", 8),
+    "8x8-nl": ("slowfast_8x8_r50_nl", 4),
+}
+
+
+def variant_label(variant):
+    """The table name of a benchmark variant: ``"SlowFast 8x8 R50 + NL"``..."""
+    name, _, extra = variant.partition("-")
+    return f"SlowFast {name} R50" + (" + NL" if extra == "nl" else "")
 
 
 def reference_model(variant):
-    """PyTorchVideo SlowFast R50 (``"8x8"`` = hub ``slowfast_r50``; ``"4x16"``)."""
+    """PyTorchVideo SlowFast R50 (``"8x8"`` = hub ``slowfast_r50``; ``"4x16"``).
+
+    ``"8x8-nl"`` is the 8x8 R50 with fusion kernel 5 and PySlowFast's
+    non-local blocks after Slow res3 blocks 1, 3 and res4 blocks 1, 3, 5
+    (the torch non-local block of the parity tests), as our
+    ``slowfast_8x8_r50_nl`` preset.
+    """
+    from tests.convert.torch_reference import insert_nonlocal
     from tests.reference import import_pytorchvideo_models
 
     models = import_pytorchvideo_models()
     if variant == "8x8":
         return models.hub.slowfast_r50(pretrained=False)
+    if variant == "8x8-nl":
+        model = models.slowfast.create_slowfast(
+            slowfast_fusion_conv_kernel_size=(5, 1, 1)
+        )
+        insert_nonlocal(model, 3, [1, 3])
+        insert_nonlocal(model, 4, [1, 3, 5])
+        return model
     # The head's fixed pool kernel only matters for its output size; the
     # global average that follows makes it size-independent.
     return models.slowfast.create_slowfast(

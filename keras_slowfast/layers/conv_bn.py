@@ -6,6 +6,13 @@ from collections import Counter
 import keras
 from keras import ops
 
+from keras_slowfast.layers.conv_formulations import (
+    add_bias,
+    frame_stacked_conv,
+    padded_conv,
+    pointwise_conv,
+    temporal_conv,
+)
 from keras_slowfast.layers.utils import (
     as_triple,
     conv_output_length,
@@ -13,8 +20,8 @@ from keras_slowfast.layers.utils import (
     register,
 )
 
-# PyTorch BatchNorm defaults (eps 1e-5, momentum 0.1 == Keras momentum 0.9);
-# REFERENCE "BatchNorm".
+# PyTorch BatchNorm3d defaults, which PySlowFast and PyTorchVideo keep: eps
+# 1e-5, momentum 0.1 (Keras counts momentum the other way: 0.9).
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
 
@@ -34,152 +41,25 @@ FRAME_STACKING_OUTPUT_CHANNELS = 32
 CONV_2D_MAX_CHANNELS = 256
 
 
-def frame_stacked_conv(
-    inputs,
-    kernel,
-    frames_per_conv,
-    strides=(1, 1),
-    dilation_rate=(1, 1),
-    padding="valid",
-):
-    """A 3D convolution with temporal stride 1, as one 2D convolution.
-
-    CPU convolution kernels are slow on inputs with few channels: TensorFlow's
-    Eigen kernels (its default on CPUs without AVX512-VNNI, such as AVX2-only
-    ones) run the Conv3D of the 3-channel clip about 8 times slower than
-    PyTorch, and its kernel gradient over 100 times slower. Here each 2D
-    convolution computes ``frames_per_conv`` consecutive output frames: the
-    ``kt + frames_per_conv - 1`` input frames they read are stacked on the
-    channel axis, and the kernel is laid out block-Toeplitz over (input frame,
-    output frame), with zeros where an output frame does not read an input
-    frame. More input channels and more output channels per 2D convolution
-    keep the CPU kernels busy; the zeros cost ``(kt + frames_per_conv - 1) /
-    kt`` times the multiply-adds.
-
-    Args:
-        inputs: ``(batch, frames, height, width, channels)``, already padded;
-            ``frames`` must be static.
-        kernel: ``(kt, kh, kw, channels, filters)`` Conv3D kernel.
-        frames_per_conv: int. Output frames per 2D convolution position.
-        strides: 2 ints. Spatial strides.
-        dilation_rate: 2 ints. Spatial dilation.
-        padding: ``"valid"``, or ``"same"`` (spatial only: time is never
-            padded here).
-
-    Returns:
-        ``(batch, frames - kt + 1, out_height, out_width, filters)``, equal to
-        ``ops.conv(inputs, kernel, (1, *strides), padding, dilation_rate=(1,
-        *dilation_rate))`` up to float rounding (``padding="same"`` with
-        ``kt == 1``).
-    """
-    kt, kh, kw, channels, filters = kernel.shape
-    out_frames = inputs.shape[1] - kt + 1
-    per_conv = min(int(frames_per_conv), out_frames)
-    groups = math.ceil(out_frames / per_conv)
-    span = kt + per_conv - 1
-    missing = groups * per_conv - out_frames
-    x = inputs
-    if missing:
-        x = ops.pad(x, [[0, 0], [0, missing], [0, 0], [0, 0], [0, 0]])
-    _, _, height, width, _ = ops.shape(x)
-    if span > 1:
-        # (batch, groups * span, ...) -> (batch * groups, h, w, span * channels)
-        index = [g * per_conv + j for g in range(groups) for j in range(span)]
-        x = ops.take(x, index, axis=1)
-        x = ops.reshape(x, (-1, groups, span, height, width, channels))
-        x = ops.transpose(x, (0, 1, 3, 4, 2, 5))
-    x = ops.reshape(x, (-1, height, width, span * channels))
-    # Output frame o of a group reads stacked frames o .. o + kt - 1.
-    toeplitz = ops.stack(
-        [
-            ops.pad(kernel, [[o, per_conv - 1 - o], [0, 0], [0, 0], [0, 0], [0, 0]])
-            for o in range(per_conv)
-        ],
-        axis=4,
-    )  # (span, kh, kw, channels, per_conv, filters)
-    toeplitz = ops.reshape(
-        ops.transpose(toeplitz, (1, 2, 0, 3, 4, 5)),
-        (kh, kw, span * channels, per_conv * filters),
-    )
-    y = ops.conv(
-        x, toeplitz, strides=strides, padding=padding, dilation_rate=dilation_rate
-    )
-    _, out_height, out_width, _ = ops.shape(y)
-    y = ops.reshape(y, (-1, groups, out_height, out_width, per_conv, filters))
-    if per_conv > 1:
-        y = ops.transpose(y, (0, 1, 4, 2, 3, 5))
-    y = ops.reshape(y, (-1, groups * per_conv, out_height, out_width, filters))
-    return y[:, :out_frames] if missing else y
-
-
-def temporal_conv(inputs, kernel, stride=1, dilation_rate=1):
-    """A "valid" ``(kt, 1, 1)`` 3D convolution, as a 2D convolution.
-
-    A 1x1 spatial kernel convolves each pixel's time series on its own, so the
-    clip reshaped to ``(batch, frames, height * width, channels)`` is an image
-    the ``(kt, 1)`` kernel convolves the same way.
-
-    Args:
-        inputs: ``(batch, frames, height, width, channels)``, already padded.
-        kernel: ``(kt, 1, 1, channels, filters)`` Conv3D kernel.
-        stride: int. Temporal stride.
-        dilation_rate: int. Temporal dilation.
-
-    Returns:
-        ``(batch, out_frames, height, width, filters)``.
-    """
-    kt, _, _, channels, filters = kernel.shape
-    _, frames, height, width, _ = ops.shape(inputs)
-    x = ops.reshape(inputs, (-1, frames, height * width, channels))
-    y = ops.conv(
-        x,
-        ops.reshape(kernel, (kt, 1, channels, filters)),
-        strides=(stride, 1),
-        padding="valid",
-        dilation_rate=(dilation_rate, 1),
-    )
-    return ops.reshape(y, (-1, ops.shape(y)[1], height, width, filters))
-
-
-def pointwise_conv(inputs, kernel):
-    """A ``(1, 1, 1)`` 3D convolution with unit strides, as one matrix product.
-
-    Each output pixel is the input pixel's channel vector times the
-    ``(channels, filters)`` kernel matrix. TensorFlow's Eigen kernels (its CPU
-    default without AVX512-VNNI) run this up to 3x faster as ``MatMul`` than
-    as ``Conv3D`` (benchmarks/bench_layers.py), and its gradients are two
-    matrix products.
-
-    Args:
-        inputs: ``(batch, frames, height, width, channels)``.
-        kernel: ``(1, 1, 1, channels, filters)`` Conv3D kernel.
-
-    Returns:
-        ``(batch, frames, height, width, filters)``.
-    """
-    channels, filters = kernel.shape[-2:]
-    _, frames, height, width, _ = ops.shape(inputs)
-    y = ops.matmul(
-        ops.reshape(inputs, (-1, channels)), ops.reshape(kernel, (channels, filters))
-    )
-    return ops.reshape(y, (-1, frames, height, width, filters))
-
-
 @register
 class ConvBN3D(keras.layers.Layer):
     """Conv3D -> BatchNormalization -> optional ReLU, padded like PyTorch.
 
     PyTorch pads every side by the same amount (``dilation * (kernel - 1) // 2``),
     while Keras ``padding="same"`` pads asymmetrically when the stride is
-    greater than one. This layer zero-pads explicitly and then runs a
-    ``"valid"`` convolution, so its output is identical to the PyTorch
-    ``Conv3d(..., padding=k // 2, bias=False) -> BatchNorm3d -> ReLU`` unit.
+    greater than one. This layer pads symmetrically (Keras ``"same"`` where
+    that is symmetric, TensorFlow's explicit padding, or a zero-padded copy:
+    ``conv_formulations.padded_conv``), so its output is identical to the
+    PyTorch ``Conv3d(..., padding=k // 2, bias=False) -> BatchNorm3d -> ReLU``
+    unit.
 
     In inference (``training`` false) the batch norm is folded into the
     convolution (:meth:`folded_scale_and_bias`: the scale multiplies the
     kernel, or the output where the output is smaller), one convolution and one
-    bias add instead of a convolution and four element-wise passes; it gives
-    the same result up to float rounding and is faster; set the class attribute
+    bias add instead of a convolution and four element-wise passes; the bias
+    add and ReLU directly follow the 2D convolution or matrix product, so that
+    TensorFlow fuses all three into one kernel. It gives the same result up to
+    float rounding and is faster; set the class attribute
     ``ConvBN3D.fuse_for_inference = False`` to run the unfused ops (for
     instance to measure the gain). Training always runs the unfused ops, so
     batch statistics and gradients are those of Conv3D + BatchNormalization.
@@ -188,13 +68,14 @@ class ConvBN3D(keras.layers.Layer):
     are faster for them, with the same result up to float rounding: an input
     with at most ``FRAME_STACKING_MAX_CHANNELS`` channels (the stems, which
     read the RGB clip) as 2D convolutions over time-stacked frames
-    (:func:`frame_stacked_conv`), a spatial-only or temporal-only kernel over
-    at most ``CONV_2D_MAX_CHANNELS`` channels as a 2D convolution over frames
-    or over (time, pixels) (:func:`temporal_conv`), and a ``(1, 1, 1)`` kernel
-    with unit strides as a matrix product (:func:`pointwise_conv`). Training
-    and inference both do this. The kernel stays the Conv3D's variable, so
-    weights, checkpoints and the config do not change; set the class attribute
-    ``ConvBN3D.conv_as_2d = False`` to run every convolution as a Conv3D.
+    (``conv_formulations.frame_stacked_conv``), a spatial-only or
+    temporal-only kernel over at most ``CONV_2D_MAX_CHANNELS`` channels as a
+    2D convolution over frames or over (time, pixels) (``temporal_conv``), and
+    a ``(1, 1, 1)`` kernel with unit strides as a matrix product
+    (``pointwise_conv``). Training and inference both do this. The kernel
+    stays the Conv3D's variable, so weights, checkpoints and the config do not
+    change; set the class attribute ``ConvBN3D.conv_as_2d = False`` to run
+    every convolution as a Conv3D.
 
     Args:
         filters: int. Number of output channels.
@@ -237,10 +118,6 @@ class ConvBN3D(keras.layers.Layer):
         self.use_bias = bool(use_bias)
         self.padding = tuple(
             d * (k - 1) // 2
-            for k, d in zip(self.kernel_size, self.dilation_rate, strict=True)
-        )
-        self._same_is_symmetric = self.strides == (1, 1, 1) and all(
-            d * (k - 1) % 2 == 0
             for k, d in zip(self.kernel_size, self.dilation_rate, strict=True)
         )
         self.conv = keras.layers.Conv3D(
@@ -294,48 +171,72 @@ class ConvBN3D(keras.layers.Layer):
                 self._frames_per_conv = 1
             self._temporal_2d = kt > 1 and kh == kw == 1 and self.strides[1:] == (1, 1)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, frame_wise=None):
+        """Runs the unit; ``frame_wise`` is an optional per-frame epilogue.
+
+        ``frame_wise`` maps a batch of frames ``(n, height, width, filters)``
+        to frames, treating every channel alike and on its own (the stem's
+        max pool). Frame-stacked units apply it before unstacking their output
+        frames, so that the unstacking moves its smaller output.
+        """
         if training or not self.fuse_for_inference:
-            return self._call_unfused(inputs, training)
-        return self._call_fused(inputs)
+            x = self._call_unfused(inputs, training)
+            return x if frame_wise is None else self._per_frame(frame_wise, x)
+        return self._call_fused(inputs, frame_wise)
 
-    def _pad(self, inputs):
-        if not any(self.padding):
-            return inputs
-        return ops.pad(inputs, [[0, 0]] + [[p, p] for p in self.padding] + [[0, 0]])
+    @staticmethod
+    def _per_frame(frame_wise, x):
+        _, frames, height, width, channels = ops.shape(x)
+        y = frame_wise(ops.reshape(x, (-1, height, width, channels)))
+        _, height, width, channels = ops.shape(y)
+        return ops.reshape(y, (-1, frames, height, width, channels))
 
-    def _convolve(self, inputs, kernel):
-        """The convolution of ``inputs`` with PyTorch padding (no bias)."""
+    def _convolve(self, inputs, kernel, epilogue=None, frame_wise=None):
+        """The convolution of ``inputs`` with PyTorch padding (no bias).
+
+        ``epilogue(y, copies)`` is applied to the raw output of the operation
+        that computes it (``conv_formulations``), then ``frame_wise``.
+        """
         kernel = ops.cast(kernel, inputs.dtype)
-        if self.conv_as_2d and self._pointwise:
-            return pointwise_conv(inputs, kernel)
+        if None in inputs.shape[2:4] and (epilogue or frame_wise):
+            # With a free frame size (detectors exported with any image
+            # size), the epilogues run on the unit's 5D output: tf2onnx
+            # (1.17) mislabels dimensions when reshaping an op's output by
+            # its run-time shape after an element-wise op. Only the fusion is
+            # lost.
+            y = self._convolve(inputs, kernel)
+            y = y if epilogue is None else epilogue(y, 1)
+            return y if frame_wise is None else self._per_frame(frame_wise, y)
         # Frame stacking is laid out for a static number of frames.
         if self.conv_as_2d and self._frames_per_conv and inputs.shape[1]:
-            # A frame-wise kernel with symmetric "same" padding pads for
-            # itself, without a padded copy of the input kept for backprop.
-            same = self._same_is_symmetric and self.kernel_size[0] == 1
             return frame_stacked_conv(
-                inputs if same else self._pad(inputs),
+                inputs,
                 kernel,
                 self._frames_per_conv,
                 strides=self.strides[1:],
                 dilation_rate=self.dilation_rate[1:],
-                padding="same" if same else "valid",
+                padding=self.padding,
+                epilogue=epilogue,
+                frame_wise=frame_wise,
             )
-        if self.conv_as_2d and self._temporal_2d:
-            return temporal_conv(
-                self._pad(inputs), kernel, self.strides[0], self.dilation_rate[0]
+        if self.conv_as_2d and self._pointwise:
+            y = pointwise_conv(inputs, kernel, epilogue)
+        elif self.conv_as_2d and self._temporal_2d:
+            y = temporal_conv(
+                inputs,
+                kernel,
+                self.strides[0],
+                self.dilation_rate[0],
+                self.padding[0],
+                epilogue,
             )
-        # With unit strides and odd kernels Keras "same" padding is symmetric,
-        # so the convolution pads for itself: no padded copy.
-        padding = "same" if self._same_is_symmetric else "valid"
-        return ops.conv(
-            inputs if padding == "same" else self._pad(inputs),
-            kernel,
-            strides=self.strides,
-            padding=padding,
-            dilation_rate=self.dilation_rate,
-        )
+        else:
+            y = padded_conv(
+                inputs, kernel, self.strides, self.padding, self.dilation_rate
+            )
+            if epilogue is not None:
+                y = epilogue(y, 1)
+        return y if frame_wise is None else self._per_frame(frame_wise, y)
 
     def _call_unfused(self, inputs, training):
         x = self._convolve(inputs, self.conv.kernel)
@@ -359,7 +260,7 @@ class ConvBN3D(keras.layers.Layer):
             bias = bias + self.conv.bias * scale
         return scale, bias
 
-    def _call_fused(self, inputs):
+    def _call_fused(self, inputs, frame_wise=None):
         # The scale goes where it costs fewer multiplies: into the kernel, or,
         # where the output is smaller than the kernel (deep stages at small
         # batches: 7x7 maps, 1M-weight kernels), onto the output. The kernel
@@ -367,14 +268,20 @@ class ConvBN3D(keras.layers.Layer):
         scale, bias = self.folded_scale_and_bias()
         kernel = self.conv.kernel
         output_size = math.prod(d or 1 for d in self.compute_output_shape(inputs.shape))
-        if output_size < math.prod(kernel.shape):
-            x = self._convolve(inputs, kernel) * ops.cast(scale, inputs.dtype)
-        else:
-            x = self._convolve(inputs, kernel * scale)
-        x = x + ops.cast(bias, x.dtype)
-        if self.activation:
-            x = ops.relu(x)
-        return x
+        scale_output = output_size < math.prod(kernel.shape)
+        if not scale_output:
+            kernel = kernel * scale
+
+        def epilogue(y, copies):
+            # Bias (and scale) right after the convolution, so that the graph
+            # optimizer can fuse them (conv_formulations); ``copies`` runs of
+            # the filters share the last axis.
+            if scale_output:
+                y = y * ops.cast(ops.tile(scale, (copies,)), y.dtype)
+            y = add_bias(y, ops.tile(bias, (copies,)) if copies > 1 else bias)
+            return ops.relu(y) if self.activation else y
+
+        return self._convolve(inputs, kernel, epilogue, frame_wise)
 
     def compute_output_shape(self, input_shape):
         shape = [input_shape[0]]

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_slowfast.layers.conv_bn import BN_EPSILON, BN_MOMENTUM
+from keras_slowfast.layers.conv_formulations import add_bias
 from keras_slowfast.layers.utils import (
     as_triple,
     check_choice,
@@ -86,25 +87,39 @@ class NonLocalBlock(keras.layers.Layer):
         self.out.build(inner_shape)
         self.bn.build(input_shape)
 
+    @staticmethod
+    def _project(conv, x):
+        """The 1x1x1 convolution ``conv`` of ``x``, as ``(batch, positions, filters)``.
+
+        Computed as one matrix product with the conv's kernel and bias: what a
+        1x1x1 convolution is, and several times faster than TensorFlow's CPU
+        Conv3D (``conv_formulations.pointwise_conv``).
+        """
+        channels, filters = conv.kernel.shape[-2:]
+        y = ops.matmul(
+            ops.reshape(x, (-1, channels)),
+            ops.cast(ops.reshape(conv.kernel, (channels, filters)), x.dtype),
+        )
+        return ops.reshape(add_bias(y, conv.bias), (ops.shape(x)[0], -1, filters))
+
     def call(self, inputs, training=None):
         shape = ops.shape(inputs)
-        batch = shape[0]
         inner = self._inner
-        theta = ops.reshape(self.theta(inputs), (batch, -1, inner))
+        theta = self._project(self.theta, inputs)
         pooled = inputs
         if self._pools:
             pooled = max_pool_3d(inputs, self.pool_size, self.pool_size)
-        phi = ops.reshape(self.phi(pooled), (batch, -1, inner))
-        g = ops.reshape(self.g(pooled), (batch, -1, inner))
+        phi = self._project(self.phi, pooled)
+        g = self._project(self.g, pooled)
         # (batch, positions, pooled positions)
         affinity = ops.matmul(theta, ops.transpose(phi, (0, 2, 1)))
         if self.affinity == "softmax":
             affinity = ops.softmax(affinity * (inner**-0.5), axis=-1)
         else:
             affinity = affinity / ops.cast(ops.shape(phi)[1], affinity.dtype)
-        attended = ops.matmul(affinity, g)
-        attended = ops.reshape(attended, (batch, shape[1], shape[2], shape[3], inner))
-        residual = self.bn(self.out(attended), training=training)
+        attended = self._project(self.out, ops.matmul(affinity, g))
+        attended = ops.reshape(attended, shape)
+        residual = self.bn(attended, training=training)
         return inputs + residual
 
     def compute_output_shape(self, input_shape):

@@ -1,10 +1,22 @@
 """The per-pathway stem: a wide conv unit followed by spatial max pooling."""
 
 import keras
-from keras import ops
 
 from keras_slowfast.layers.conv_bn import ConvBN3D
-from keras_slowfast.layers.utils import conv_output_length, max_pool_3d, register
+from keras_slowfast.layers.utils import (
+    conv_output_length,
+    padded_max_pool_2d,
+    register,
+)
+
+
+def stem_max_pool(frames):
+    """The stem's max pool of a batch of frames ``(n, h, w, c)``.
+
+    Kernel 3, stride 2, padding 1 in height and width, frame by frame: the
+    (1, 3, 3) max pool of PySlowFast ``stem_helper.py``.
+    """
+    return padded_max_pool_2d(frames, 3, 2, 1)
 
 
 @register
@@ -12,9 +24,9 @@ class PathwayStem(keras.layers.Layer):
     """Stem of one pathway: Conv (t, 7, 7) stride (1, 2, 2) -> BN -> ReLU -> MaxPool.
 
     The max pool has kernel (1, 3, 3), stride (1, 2, 2) and padding (0, 1, 1)
-    as in PySlowFast ``stem_helper.py``. The padding uses zeros instead of
-    ``-inf``: the pool follows a ReLU, so every value is >= 0 and the result is
-    the same.
+    as in PySlowFast ``stem_helper.py``. The pool runs frame by frame as a 2D
+    pooling inside the conv unit (``ConvBN3D``'s ``frame_wise``), so that a
+    frame-stacked stem pools before it unstacks its output frames.
 
     Args:
         filters: int. Output channels (64 slow, 8 fast for beta = 1/8).
@@ -50,9 +62,7 @@ class PathwayStem(keras.layers.Layer):
         self.conv.build(input_shape)
 
     def call(self, inputs, training=None):
-        x = self.conv(inputs, training=training)
-        x = ops.pad(x, [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]])
-        return max_pool_3d(x, (1, 3, 3), (1, 2, 2))
+        return self.conv(inputs, training=training, frame_wise=stem_max_pool)
 
     def compute_output_shape(self, input_shape):
         b, t, h, w, _ = self.conv.compute_output_shape(input_shape)

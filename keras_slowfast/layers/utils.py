@@ -8,6 +8,19 @@ from keras import ops
 PACKAGE = "keras_slowfast"
 
 
+def tensorflow_or_none():
+    """The ``tensorflow`` module when Keras runs on it, else None.
+
+    Imported lazily: the layers run on every Keras backend and use TensorFlow
+    only for fast paths of ops that ``keras.ops`` cannot express.
+    """
+    if keras.config.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tf
+
+
 def register(cls):
     """Registers a class for Keras serialization under the package name."""
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)
@@ -74,6 +87,25 @@ def check_choice(value, choices, name):
             f"{name}={value!r} is not supported; expected one of {choices}"
         )
     return value
+
+
+def padded_max_pool_2d(inputs, pool_size, strides, padding):
+    """2D max pooling of ``(n, h, w, c)`` with ``padding`` on both sides.
+
+    The padding is ``-inf``, as PyTorch's: it never wins the max
+    (``padding`` must be smaller than ``pool_size``). TensorFlow's own
+    explicit pooling padding would save the padded copy, but TFLite has no
+    builtin kernel for it.
+
+    Args:
+        inputs: ``(n, height, width, channels)``.
+        pool_size: int. Window size.
+        strides: int. Window stride.
+        padding: int. Positions added on every side.
+    """
+    pads = [[0, 0], [padding, padding], [padding, padding], [0, 0]]
+    padded = ops.pad(inputs, pads, constant_values=float("-inf"))
+    return ops.max_pool(padded, pool_size, strides=strides, padding="valid")
 
 
 def max_pool_3d(inputs, pool_size, strides):

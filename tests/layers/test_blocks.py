@@ -21,12 +21,20 @@ def test_stem():
     )
 
 
-def test_stem_pool_matches_pytorch_padding():
-    """Zero padding equals PyTorch's -inf padding after the ReLU."""
-    x = np.random.default_rng(1).normal(size=(1, 2, 15, 15, 3)).astype("float32")
-    stem = PathwayStem(4, temporal_kernel_size=1)
-    got = np.asarray(stem(x, training=False))
-    conv_out = np.array(stem.conv(x, training=False))
+@pytest.mark.parametrize(
+    "filters, temporal_kernel_size, training",
+    [(4, 1, False), (8, 5, False), (64, 1, False), (8, 5, True)],
+)
+def test_stem_pool_matches_pytorch(filters, temporal_kernel_size, training):
+    """The stem pools its conv unit's output as PyTorch's MaxPool3d does.
+
+    Frame-stacked units (4 and 8 filters) pool before unstacking their output
+    frames, in inference; training pools the unstacked output.
+    """
+    x = np.random.default_rng(1).normal(size=(2, 5, 15, 15, 3)).astype("float32")
+    stem = PathwayStem(filters, temporal_kernel_size=temporal_kernel_size)
+    got = np.asarray(stem(x, training=training))
+    conv_out = np.array(stem.conv(x, training=training))
     pool = torch.nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
     expected = pool(torch.from_numpy(conv_out.transpose(0, 4, 1, 2, 3)))
     np.testing.assert_allclose(

@@ -4,8 +4,7 @@ import torch
 from keras import ops
 
 from keras_slowfast.layers import ConvBN3D
-from keras_slowfast.layers.conv_bn import frame_stacked_conv
-from tests.test_case import run_layer_test, run_on_torch_backend
+from tests.test_case import run_layer_test
 
 
 def test_layer_contract():
@@ -150,59 +149,6 @@ def test_training_uses_batch_statistics():
     np.testing.assert_allclose(out.std(axis=(0, 1, 2, 3)), 1.0, atol=1e-2)
 
 
-def _conv_and_gradients(conv, x, kernel, upstream):
-    """``conv(x, kernel)`` and its gradients w.r.t. input and kernel (TensorFlow)."""
-    import tensorflow as tf
-
-    x, kernel = tf.constant(x), tf.constant(kernel)
-    with tf.GradientTape() as tape:
-        tape.watch([x, kernel])
-        y = conv(x, kernel)
-    return [y, *tape.gradient(y, [x, kernel], output_gradients=upstream)]
-
-
-@pytest.mark.parametrize(
-    "frames, kernel, strides, dilation, frames_per_conv",
-    [
-        (8, (5, 7, 7), (2, 2), (1, 1), 4),  # Fast stem: 4 frames per conv
-        (7, (5, 7, 7), (2, 2), (1, 1), 4),  # last group padded (3 of 4 frames)
-        (6, (1, 7, 7), (2, 2), (1, 1), 1),  # Slow stem: one frame, plain conv2d
-        (5, (3, 3, 3), (1, 1), (2, 2), 8),  # more frames per conv than outputs
-        (6, (3, 5, 3), (1, 2), (1, 1), 2),  # odd spatial kernel and stride
-    ],
-)
-def test_frame_stacked_conv_matches_conv3d(
-    frames, kernel, strides, dilation, frames_per_conv
-):
-    """Forward pass and both gradients equal those of the Conv3D it replaces."""
-    rng = np.random.default_rng(3)
-    channels, filters = 3, 5
-    x = rng.uniform(-1, 1, size=(2, frames, 11, 10, channels)).astype("float32")
-    fan_in = channels * int(np.prod(kernel))
-    weights = rng.normal(0, fan_in**-0.5, size=(*kernel, channels, filters))
-    weights = weights.astype("float32")
-
-    def conv3d(x, k):
-        return ops.conv(
-            x, k, strides=(1, *strides), padding="valid", dilation_rate=(1, *dilation)
-        )
-
-    def stacked(x, k):
-        return frame_stacked_conv(x, k, frames_per_conv, strides, dilation)
-
-    out_shape = conv3d(x, weights).shape
-    upstream = rng.uniform(-1, 1, size=out_shape).astype("float32")
-    expected = _conv_and_gradients(conv3d, x, weights, upstream)
-    got = _conv_and_gradients(stacked, x, weights, upstream)
-    assert got[0].shape == out_shape
-    for name, g, e in zip(
-        ("output", "d input", "d kernel"), got, expected, strict=True
-    ):
-        g, e = np.asarray(g), np.asarray(e)
-        assert np.abs(e).max() > 0.5, name  # not a comparison between zeros
-        np.testing.assert_allclose(g, e, atol=1e-5, rtol=0, err_msg=name)
-
-
 def _assert_same_as_conv3d(layer, x, rng, weight_std, monkeypatch):
     """``layer`` as run (2D formulations) equals its plain Conv3D, to 1e-10.
 
@@ -335,32 +281,3 @@ def test_temporal_conv_with_unknown_spatial_size():
     np.testing.assert_allclose(
         np.asarray(traced(x)), np.asarray(layer(x, training=False)), atol=1e-6
     )
-
-
-@pytest.mark.torch
-def test_frame_stacked_conv_on_the_torch_backend():
-    """Plain keras.ops: the same forward pass and gradients under torch autograd."""
-    script = (
-        "import numpy as np, keras, torch\n"
-        "from keras import ops\n"
-        "from keras_slowfast.layers.conv_bn import frame_stacked_conv\n"
-        "assert keras.backend.backend() == 'torch'\n"
-        "rng = np.random.default_rng(5)\n"
-        "x = torch.tensor(rng.uniform(-1, 1, (2, 7, 11, 11, 3)), dtype=torch.float32,"
-        " requires_grad=True)\n"
-        "k = torch.tensor(rng.normal(0, 0.1, (5, 7, 7, 3, 8)), dtype=torch.float32,"
-        " requires_grad=True)\n"
-        "up = torch.tensor(rng.uniform(-1, 1, (2, 3, 3, 3, 8)), dtype=torch.float32)\n"
-        "def run(fn):\n"
-        "    y = fn()\n"
-        "    return [y, *torch.autograd.grad(y, [x, k], up)]\n"
-        "got = run(lambda: frame_stacked_conv(x, k, 4, (2, 2)))\n"
-        "ref = run(lambda: ops.conv(x, k, strides=(1, 2, 2), padding='valid'))\n"
-        "for g, r in zip(got, ref):\n"
-        "    print(float((g - r).abs().max()), float(r.abs().max()))\n"
-    )
-    output = run_on_torch_backend(script)
-    rows = [[float(v) for v in line.split()] for line in output.splitlines()]
-    assert len(rows) == 3
-    for error, magnitude in rows:
-        assert error <= 1e-5 and magnitude > 0.5
