@@ -43,15 +43,39 @@ def add_bias(x, bias):
     return x + bias
 
 
+def _same_pads_so(kernel_size, strides, padding, dilation_rate):
+    """Whether Keras ``"same"`` pads exactly ``padding`` on both sides.
+
+    It does with unit strides where the total padding is symmetric.
+    """
+    return all(s == 1 for s in strides) and all(
+        d * (k - 1) == 2 * p
+        for k, d, p in zip(kernel_size, dilation_rate, padding, strict=True)
+    )
+
+
+def _pads_itself(channels, kernel_size, strides, padding, dilation_rate):
+    """Whether ``padded_conv`` pads without a padded copy of its input.
+
+    Keras ``"same"`` pads so where it can (``_same_pads_so``); otherwise
+    TensorFlow's 2D convolution takes explicit padding over at least
+    ``EXPLICIT_PADDING_MIN_CHANNELS`` input channels (its CPU backward has no
+    dilation, so dilated units pad first).
+    """
+    return _same_pads_so(kernel_size, strides, padding, dilation_rate) or (
+        tensorflow_or_none() is not None
+        and len(padding) == 2
+        and tuple(dilation_rate) == (1, 1)
+        and channels >= EXPLICIT_PADDING_MIN_CHANNELS
+    )
+
+
 def padded_conv(inputs, kernel, strides, padding, dilation_rate):
     """``ops.conv`` with ``padding[i]`` zeros on both sides of spatial axis i.
 
-    Avoids materializing a padded copy of the input where it can: with unit
-    strides and symmetric total padding, Keras ``"same"`` pads exactly so;
-    otherwise TensorFlow's 2D convolution takes the explicit padding itself
-    over at least ``EXPLICIT_PADDING_MIN_CHANNELS`` input channels (its CPU
-    backward has no dilation, so dilated units pad first). A padded copy costs
-    a pass over the input and is kept for the backward pass.
+    Avoids materializing a padded copy of the input where it can
+    (``_pads_itself``): a padded copy costs a pass over the input and is kept
+    for the backward pass.
 
     Args:
         inputs: ``(batch, *spatial, channels)``.
@@ -65,25 +89,18 @@ def padded_conv(inputs, kernel, strides, padding, dilation_rate):
     if not any(padding):
         return ops.conv(inputs, kernel, strides, "valid", dilation_rate=dilation_rate)
     kernel_size = kernel.shape[: len(padding)]
-    same = all(s == 1 for s in strides) and all(
-        d * (k - 1) == 2 * p
-        for k, d, p in zip(kernel_size, dilation_rate, padding, strict=True)
-    )
-    if same:
+    if not _pads_itself(inputs.shape[-1], kernel_size, strides, padding, dilation_rate):
+        return ops.conv(
+            ops.pad(inputs, [[0, 0], *([p, p] for p in padding), [0, 0]]),
+            kernel,
+            strides,
+            "valid",
+            dilation_rate=dilation_rate,
+        )
+    if _same_pads_so(kernel_size, strides, padding, dilation_rate):
         return ops.conv(inputs, kernel, strides, "same", dilation_rate=dilation_rate)
-    tf = tensorflow_or_none()
-    if (
-        tf is not None
-        and len(padding) == 2
-        and dilation_rate == (1, 1)
-        and inputs.shape[-1] >= EXPLICIT_PADDING_MIN_CHANNELS
-    ):
-        explicit = [[0, 0], *([p, p] for p in padding), [0, 0]]
-        return tf.nn.conv2d(inputs, kernel, strides, explicit)
-    pads = [[0, 0], *([p, p] for p in padding), [0, 0]]
-    return ops.conv(
-        ops.pad(inputs, pads), kernel, strides, "valid", dilation_rate=dilation_rate
-    )
+    explicit = [[0, 0], *([p, p] for p in padding), [0, 0]]
+    return tensorflow_or_none().nn.conv2d(inputs, kernel, strides, explicit)
 
 
 def _identity(y, copies):
@@ -100,25 +117,27 @@ def frame_stacked_conv(
     epilogue=None,
     frame_wise=None,
 ):
-    """A 3D convolution with temporal stride 1, as one 2D convolution.
+    """A 3D convolution with temporal stride 1, as 2D convolutions.
 
     CPU convolution kernels are slow on inputs with few channels: TensorFlow's
     Eigen kernels (its default on CPUs without AVX512-VNNI, such as AVX2-only
     ones) run the Conv3D of the 3-channel clip about 8 times slower than
     PyTorch, and its kernel gradient over 100 times slower. Here each 2D
-    convolution computes ``frames_per_conv`` (P) consecutive output frames:
-    the ``span = kt + P - 1`` input frames they read are stacked on the
-    channel axis, and the kernel is laid out block-Toeplitz over (input frame,
-    output frame), with zeros where an output frame does not read an input
+    convolution position computes ``frames_per_conv`` (P) consecutive output
+    frames from the ``span = kt + P - 1`` input frames they read, stacked on
+    the channel axis, with the kernel laid out block-Toeplitz over (input
+    frame, output frame): zeros where an output frame does not read an input
     frame. More input channels and more output channels per 2D convolution
     keep the CPU kernels busy; the zeros cost ``span / kt`` times the
     multiply-adds.
 
-    The stacked input is built from blocks of P frames, each block's frames
-    moved to the channel axis by one transpose, and each group's span taken as
-    consecutive blocks concatenated on the channel axis: cheaper than
-    gathering the overlapping spans frame by frame, as most of the copying
-    moves runs of ``P * channels`` values instead of ``channels``.
+    The input frames are cut into blocks of P, each block's frames moved to
+    the channel axis by one transpose. A span covers ``blocks_per_span``
+    consecutive blocks; rather than concatenating them into one stacked copy
+    (a slow copy in TensorFlow's CPU kernels, of several times the clip), it
+    runs one 2D convolution per block of the span, over the blocks laid out
+    block-major so that each convolution reads a contiguous slice of them
+    (no copy), and sums their outputs.
 
     Args:
         inputs: ``(batch, frames, height, width, channels)``; ``frames`` must
@@ -128,7 +147,7 @@ def frame_stacked_conv(
         strides: 2 ints. Spatial strides.
         dilation_rate: 2 ints. Spatial dilation.
         padding: 3 ints. Zeros on both sides of (time, height, width).
-        epilogue: optional channel-wise function of the 2D convolution's
+        epilogue: optional channel-wise function of the 2D convolutions'
             output (module docstring).
         frame_wise: optional function of a batch of frames ``(n, h, w, c)``
             that treats every channel alike and on its own (pooling), applied
@@ -142,55 +161,88 @@ def frame_stacked_conv(
     """
     epilogue = epilogue or _identity
     kt, kh, kw, channels, filters = kernel.shape
-    pad_t = padding[0]
+    pad_t, spatial_padding = padding[0], tuple(padding[1:])
     out_frames = inputs.shape[1] + 2 * pad_t - kt + 1
     per_conv = min(int(frames_per_conv), out_frames)
     groups = math.ceil(out_frames / per_conv)
-    span = kt + per_conv - 1
-    blocks_per_span = math.ceil(span / per_conv)
+    blocks_per_span = math.ceil((kt + per_conv - 1) / per_conv)
     blocks = groups + blocks_per_span - 1
     # Zero frames: the temporal padding, and whole blocks at the end.
     tail = blocks * per_conv - inputs.shape[1] - pad_t
+    block_major = blocks_per_span > 1
+    # Where several convolutions read each frame and would each pad a copy
+    # of it, the frames are padded in space once, with the temporal padding.
+    space = (0, 0)
+    if (
+        block_major
+        and any(spatial_padding)
+        and not _pads_itself(
+            per_conv * channels, (kh, kw), strides, spatial_padding, dilation_rate
+        )
+    ):
+        space, spatial_padding = spatial_padding, (0, 0)
     x = inputs
-    if pad_t or tail:
-        x = ops.pad(x, [[0, 0], [pad_t, tail], [0, 0], [0, 0], [0, 0]])
-    _, _, height, width, _ = ops.shape(x)
-    if per_conv > 1:
-        # (batch, blocks * P, h, w, c) -> (batch, blocks, h, w, P * c)
-        x = ops.reshape(x, (-1, blocks, per_conv, height, width, channels))
-        x = ops.transpose(x, (0, 1, 3, 4, 2, 5))
-        x = ops.reshape(x, (-1, blocks, height, width, per_conv * channels))
-    if blocks_per_span > 1:
-        last = (span - (blocks_per_span - 1) * per_conv) * channels
-        parts = [x[:, b : b + groups] for b in range(blocks_per_span - 1)]
-        tail_block = x[:, blocks_per_span - 1 :]
-        if last < per_conv * channels:
-            tail_block = tail_block[..., :last]
-        x = ops.concatenate(parts + [tail_block], axis=-1)
-    x = ops.reshape(x, (-1, height, width, span * channels))
-    # Output frame o of a group reads stacked frames o .. o + kt - 1.
-    toeplitz = ops.stack(
-        [
-            ops.pad(kernel, [[o, per_conv - 1 - o], [0, 0], [0, 0], [0, 0], [0, 0]])
-            for o in range(per_conv)
-        ],
-        axis=4,
-    )  # (span, kh, kw, channels, per_conv, filters)
-    toeplitz = ops.reshape(
-        ops.transpose(toeplitz, (1, 2, 0, 3, 4, 5)),
-        (kh, kw, span * channels, per_conv * filters),
-    )
-    y = padded_conv(x, toeplitz, strides, padding[1:], dilation_rate)
+    if pad_t or tail or any(space):
+        pads = [[0, 0], [pad_t, tail], *([p, p] for p in space), [0, 0]]
+        x = ops.pad(x, pads)
+    batch, _, height, width, _ = ops.shape(x)
+    # (batch, blocks * P, h, w, c) -> (blocks * batch, h, w, P * c): block
+    # major where a span has several blocks, so that the blocks of one
+    # position in every span are one contiguous slice.
+    x = ops.reshape(x, (-1, blocks, per_conv, height, width, channels))
+    if per_conv > 1 or block_major:
+        x = ops.transpose(x, (1, 0, 3, 4, 2, 5) if block_major else (0, 1, 3, 4, 2, 5))
+    x = ops.reshape(x, (-1, height, width, per_conv * channels))
+    y = None
+    for b, block_kernel in enumerate(
+        _block_toeplitz(kernel, per_conv, blocks_per_span)
+    ):
+        part = padded_conv(
+            x[b * batch : (b + groups) * batch] if block_major else x,
+            block_kernel,
+            strides,
+            spatial_padding,
+            dilation_rate,
+        )
+        y = part if y is None else y + part
     y = epilogue(y, per_conv)
     if frame_wise is not None:
         y = frame_wise(y)
     _, out_height, out_width, out_channels = ops.shape(y)
     out_channels //= per_conv
-    y = ops.reshape(y, (-1, groups, out_height, out_width, per_conv, out_channels))
-    if per_conv > 1:
-        y = ops.transpose(y, (0, 1, 4, 2, 3, 5))
+    if block_major:
+        y = ops.reshape(y, (groups, -1, out_height, out_width, per_conv, out_channels))
+        y = ops.transpose(y, (1, 0, 4, 2, 3, 5))
+    else:
+        y = ops.reshape(y, (-1, groups, out_height, out_width, per_conv, out_channels))
+        if per_conv > 1:
+            y = ops.transpose(y, (0, 1, 4, 2, 3, 5))
     y = ops.reshape(y, (-1, groups * per_conv, out_height, out_width, out_channels))
     return y[:, :out_frames] if groups * per_conv > out_frames else y
+
+
+def _block_toeplitz(kernel, per_conv, blocks_per_span):
+    """The kernels of ``frame_stacked_conv``, one per block of a span.
+
+    Output frame o of a position reads stacked input frames o .. o + kt - 1;
+    the span's ``blocks_per_span * P`` frames (zeros past ``kt + P - 1``) are
+    cut into blocks of P, each a ``(kh, kw, P * channels, P * filters)``
+    2D kernel.
+    """
+    kt, kh, kw, channels, filters = kernel.shape
+    frames = blocks_per_span * per_conv
+    toeplitz = ops.stack(
+        [
+            ops.pad(kernel, [[o, frames - kt - o], [0, 0], [0, 0], [0, 0], [0, 0]])
+            for o in range(per_conv)
+        ],
+        axis=4,
+    )  # (frames, kh, kw, channels, per_conv, filters)
+    toeplitz = ops.reshape(
+        ops.transpose(toeplitz, (1, 2, 0, 3, 4, 5)),
+        (kh, kw, blocks_per_span, per_conv * channels, per_conv * filters),
+    )
+    return [toeplitz[:, :, b] for b in range(blocks_per_span)]
 
 
 def temporal_conv(inputs, kernel, stride=1, dilation_rate=1, padding=0, epilogue=None):
