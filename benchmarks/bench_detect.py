@@ -83,13 +83,8 @@ def contenders(clip, boxes):
     import keras_slowfast as ks
     from tests.reference import import_pytorchvideo_models
 
-    ours = ks.SlowFastDetector(
-        stage_depths=[3, 4, 6, 3],
-        num_classes=80,
-        spatial_strides=[1, 2, 2, 1],
-        spatial_dilations=[1, 1, 1, 2],
-        num_frames=clip.shape[1],
-        image_size=clip.shape[2:4],
+    ours = ks.SlowFastR50Detection(
+        num_classes=80, num_frames=clip.shape[1], image_size=clip.shape[2:4]
     )
     inputs = [tf.constant(clip), tf.constant(boxes)]
     traced = tf.function(lambda x: ours(x, training=False))

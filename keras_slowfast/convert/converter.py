@@ -15,7 +15,7 @@ _MAPPERS = {"pytorchvideo": pytorchvideo, "pyslowfast": pyslowfast}
 _BLOCK = re.compile(r"(slow|fast)_res(\d)/block(\d+)/conv_a/conv/kernel")
 _NONLOCAL = re.compile(r"slow_res(\d)/nonlocal(\d+)/theta/kernel")
 # Values the checkpoint cannot show, when neither a preset nor the caller sets
-# them: the 8x8 setting of the Kinetics models (REFERENCE "Notation").
+# them: the paper's 8x8 Kinetics setting (T x tau = 8 x 8, alpha 4: 32 frames in).
 _DEFAULTS = {
     "slowfast": {"alpha": 4, "num_frames": 32},
     "slow": {"alpha": 1, "num_frames": 8},

@@ -1,6 +1,6 @@
 """Key rules for PySlowFast-native checkpoints (``s1.pathway0_stem...``).
 
-Layout (REFERENCE "Checkpoint naming", PySlowFast ``video_model_builder.py``):
+Layout (PySlowFast ``slowfast/models/video_model_builder.py``):
 ``s1`` is the stem, ``s2..s5`` are res2..res5, ``s{n}_fuse`` the lateral
 connection after stage n (``s1_fuse`` after the stem), ``pathway0`` is Slow and
 ``pathway1`` Fast, ``pathway0_nonlocal{i}`` the non-local block after block i,

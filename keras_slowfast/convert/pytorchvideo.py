@@ -1,8 +1,9 @@
 """Key rules for PyTorchVideo SlowFast checkpoints (``blocks.N....``).
 
-Layout (REFERENCE "Checkpoint naming"): ``blocks.0`` is the stem,
-``blocks.1..4`` are res2..res5, ``blocks.0..3.multipathway_fusion`` the
-lateral connections, and the last block's ``proj`` the classifier. Pathway 0 is
+Layout (PyTorchVideo ``pytorchvideo/models/slowfast.py``, ``create_slowfast``):
+``blocks.0`` is the stem, ``blocks.1..4`` are res2..res5,
+``blocks.0..3.multipathway_fusion`` the lateral connections, and the last
+block's ``proj`` the classifier. Pathway 0 is
 Slow, 1 is Fast. Detection checkpoints (``slowfast_r50_detection``) put the
 backbone under ``model.`` and the classifier at ``detection_head.proj``.
 Single-pathway ResNets (``slow_r50``) have no ``multipathway_blocks`` level and

@@ -6,6 +6,7 @@ from collections import Counter
 import keras
 from keras import ops
 
+from keras_slowfast.layers.batch_norm import batch_norm_in_training
 from keras_slowfast.layers.conv_formulations import (
     add_bias,
     frame_stacked_conv,
@@ -62,7 +63,9 @@ class ConvBN3D(keras.layers.Layer):
     float rounding and is faster; set the class attribute
     ``ConvBN3D.fuse_for_inference = False`` to run the unfused ops (for
     instance to measure the gain). Training always runs the unfused ops, so
-    batch statistics and gradients are those of Conv3D + BatchNormalization.
+    batch statistics and gradients are those of Conv3D + BatchNormalization;
+    on TensorFlow the batch norm runs as one fused kernel
+    (``batch_norm.batch_norm_in_training``, same result).
 
     The convolution runs as 2D convolutions where TensorFlow's CPU kernels
     are faster for them, with the same result up to float rounding: an input
@@ -242,7 +245,10 @@ class ConvBN3D(keras.layers.Layer):
         x = self._convolve(inputs, self.conv.kernel)
         if self.use_bias:
             x = x + ops.cast(self.conv.bias, x.dtype)
-        x = self.bn(x, training=training)
+        if training:
+            x = batch_norm_in_training(self.bn, x)
+        else:
+            x = self.bn(x, training=training)
         if self.activation:
             x = ops.relu(x)
         return x

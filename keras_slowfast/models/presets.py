@@ -124,7 +124,8 @@ for _name, _stages in (
     ("slowfast_16x8_r101_50_50", NONLOCAL_R101),
 ):
     _nl = copy.deepcopy(_PRESETS[_name])
-    # PySlowFast's NL 8x8 R50 config uses fusion kernel 5 (REFERENCE "Fusion").
+    # PySlowFast's NL configs use fusion kernel 5
+    # (configs/Kinetics/SLOWFAST_NLN_8x8_R50.yaml: FUSION_KERNEL_SZ 5).
     _nl["config"].update({"nonlocal_blocks": _stages, "fusion_kernel_size": 5})
     _nl["reference"] = f"{_name} + non-local blocks {_stages} (PySlowFast NL configs)"
     _PRESETS[_name + "_nl"] = _nl
