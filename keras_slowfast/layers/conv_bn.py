@@ -72,8 +72,9 @@ class ConvBN3D(keras.layers.Layer):
     with at most ``FRAME_STACKING_MAX_CHANNELS`` channels (the stems, which
     read the RGB clip) as 2D convolutions over time-stacked frames
     (``conv_formulations.frame_stacked_conv``), a spatial-only or
-    temporal-only kernel over at most ``CONV_2D_MAX_CHANNELS`` channels as a
-    2D convolution over frames or over (time, pixels) (``temporal_conv``), and
+    temporal-only kernel over at most ``CONV_2D_MAX_CHANNELS`` channels (a
+    spatially strided spatial-only kernel over any number) as a 2D
+    convolution over frames or over (time, pixels) (``temporal_conv``), and
     a ``(1, 1, 1)`` kernel with unit strides as a matrix product
     (``pointwise_conv``). Training and inference both do this. The kernel
     stays the Conv3D's variable, so weights, checkpoints and the config do not
@@ -169,10 +170,22 @@ class ConvBN3D(keras.layers.Layer):
             self._frames_per_conv = math.ceil(
                 FRAME_STACKING_OUTPUT_CHANNELS / self.filters
             )
-        elif channels <= CONV_2D_MAX_CHANNELS:
-            if unit_time_steps and kt == 1 and kh * kw > 1:
+        else:
+            spatial_only = unit_time_steps and kt == 1 and kh * kw > 1
+            # A strided spatial unit as Conv3D convolves a padded copy (3D
+            # convolutions take no explicit padding), on which TensorFlow's
+            # graph optimizer fails in oneDNN training graphs ("remapper
+            # failed ... missing node .../Pad"); as a 2D convolution it pads
+            # for itself.
+            strided = self.strides[1:] != (1, 1)
+            if spatial_only and (channels <= CONV_2D_MAX_CHANNELS or strided):
                 self._frames_per_conv = 1
-            self._temporal_2d = kt > 1 and kh == kw == 1 and self.strides[1:] == (1, 1)
+            self._temporal_2d = (
+                channels <= CONV_2D_MAX_CHANNELS
+                and kt > 1
+                and kh == kw == 1
+                and self.strides[1:] == (1, 1)
+            )
 
     def call(self, inputs, training=None, frame_wise=None):
         """Runs the unit; ``frame_wise`` is an optional per-frame epilogue.

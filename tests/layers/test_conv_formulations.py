@@ -229,21 +229,23 @@ def _inference_unit_op_types(kernel, strides, input_shape):
 
 
 @pytest.mark.parametrize(
-    "kernel, strides, fused_op",
+    "kernel, strides, channels, fused_op",
     [
-        ((1, 3, 3), (1, 2, 2), "_FusedConv2D"),  # explicit padding
-        ((3, 1, 1), (1, 1, 1), "_FusedConv2D"),  # temporal, "same"
-        ((1, 1, 1), (1, 1, 1), "_FusedMatMul"),  # pointwise
+        ((1, 3, 3), (1, 2, 2), 16, "_FusedConv2D"),  # explicit padding
+        ((1, 3, 3), (1, 2, 2), 300, "_FusedConv2D"),  # wide: 2D all the same
+        ((3, 1, 1), (1, 1, 1), 16, "_FusedConv2D"),  # temporal, "same"
+        ((1, 1, 1), (1, 1, 1), 16, "_FusedMatMul"),  # pointwise
     ],
 )
-def test_inference_unit_is_one_fused_kernel(kernel, strides, fused_op):
+def test_inference_unit_is_one_fused_kernel(kernel, strides, channels, fused_op):
     """Conv, folded batch norm and ReLU run as one TensorFlow kernel.
 
     The optimizer fuses them only when the bias add directly follows the
     convolution; a separate ``BiasAdd``, ``AddV2`` or ``Relu`` means a reshape
-    or cast slipped in between. No unit pads a copy of its input.
+    or cast slipped in between. No unit pads a copy of its input (on a
+    padded copy, TensorFlow's optimizer fails in oneDNN training graphs).
     """
-    op_types = _inference_unit_op_types(kernel, strides, (1, 8, 12, 12, 16))
+    op_types = _inference_unit_op_types(kernel, strides, (1, 8, 12, 12, channels))
     assert op_types[fused_op] == 1, op_types
     unfused = {"BiasAdd", "AddV2", "Mul", "Relu", "Conv3D", "Conv2D", "Pad"}
     assert not set(op_types) & unfused, op_types
