@@ -14,11 +14,16 @@ from keras_slowfast.layers.conv_formulations import (
     pointwise_conv,
     temporal_conv,
 )
+from keras_slowfast.layers.conv_gradients import (
+    conv_with_fast_gradients,
+    has_fast_gradients,
+)
 from keras_slowfast.layers.utils import (
     as_triple,
     conv_output_length,
     he_normal_fan_out,
     register,
+    tensorflow_or_none,
 )
 
 # PyTorch BatchNorm3d defaults, which PySlowFast and PyTorchVideo keep: eps
@@ -80,6 +85,13 @@ class ConvBN3D(keras.layers.Layer):
     stays the Conv3D's variable, so weights, checkpoints and the config do not
     change; set the class attribute ``ConvBN3D.conv_as_2d = False`` to run
     every convolution as a Conv3D.
+
+    On TensorFlow, the gradients of unit-stride temporal-only and
+    spatial-only units are computed as TensorFlow's CPU kernels run them
+    fastest (``conv_gradients``): the input gradient as a forward
+    convolution, a temporal kernel's gradient as matrix products. Same
+    gradients up to float rounding; ``conv_as_2d = False`` turns this off
+    too.
 
     Args:
         filters: int. Number of output channels.
@@ -160,6 +172,12 @@ class ConvBN3D(keras.layers.Layer):
         kt, kh, kw = self.kernel_size
         self._frames_per_conv = 0
         self._temporal_2d = False
+        # Unit-stride factorized units get gradients that TensorFlow's CPU
+        # kernels compute faster (conv_gradients); not the frame-stacked
+        # ones, whose forward pass is laid out for their few input channels.
+        self._fast_gradients = has_fast_gradients(
+            self.kernel_size, self.strides, self.dilation_rate
+        )
         # Strided pointwise units (the stage shortcuts) stay Conv3D: slicing
         # every second pixel first costs more than the Conv3D saves.
         self._pointwise = self.kernel_size == (1, 1, 1) and self.strides == (1, 1, 1)
@@ -170,6 +188,7 @@ class ConvBN3D(keras.layers.Layer):
             self._frames_per_conv = math.ceil(
                 FRAME_STACKING_OUTPUT_CHANNELS / self.filters
             )
+            self._fast_gradients = False
         else:
             spatial_only = unit_time_steps and kt == 1 and kh * kw > 1
             # A strided spatial unit as Conv3D convolves a padded copy (3D
@@ -223,6 +242,15 @@ class ConvBN3D(keras.layers.Layer):
             y = self._convolve(inputs, kernel)
             y = y if epilogue is None else epilogue(y, 1)
             return y if frame_wise is None else self._per_frame(frame_wise, y)
+        if (
+            self.conv_as_2d
+            and self._fast_gradients
+            and epilogue is None
+            and inputs.shape[1]
+            and tensorflow_or_none() is not None
+        ):
+            y = conv_with_fast_gradients(inputs, kernel, self._factorized_conv)
+            return y if frame_wise is None else self._per_frame(frame_wise, y)
         # Frame stacking is laid out for a static number of frames.
         if self.conv_as_2d and self._frames_per_conv and inputs.shape[1]:
             return frame_stacked_conv(
@@ -253,6 +281,21 @@ class ConvBN3D(keras.layers.Layer):
             if epilogue is not None:
                 y = epilogue(y, 1)
         return y if frame_wise is None else self._per_frame(frame_wise, y)
+
+    def _factorized_conv(self, inputs, kernel):
+        """This unit-stride temporal- or spatial-only unit's convolution.
+
+        For ``inputs`` with any number of channels, by the rule of ``build``:
+        as a 2D convolution over (time, pixels) or over frames up to
+        ``CONV_2D_MAX_CHANNELS`` input channels, else as a Conv3D.
+        ``conv_gradients`` also runs the input gradient with it, over the
+        output gradient's channels.
+        """
+        if inputs.shape[-1] > CONV_2D_MAX_CHANNELS:
+            return padded_conv(inputs, kernel, (1, 1, 1), self.padding, (1, 1, 1))
+        if self.kernel_size[0] > 1:
+            return temporal_conv(inputs, kernel, padding=self.padding[0])
+        return frame_stacked_conv(inputs, kernel, 1, padding=self.padding)
 
     def _call_unfused(self, inputs, training):
         x = self._convolve(inputs, self.conv.kernel)
