@@ -166,45 +166,49 @@ class ConvBN3D(keras.layers.Layer):
         padded = self._padded_shape(input_shape)
         self.conv.build(padded)
         self.bn.build(self.conv.compute_output_shape(padded))
-        # How the convolution runs (class docstring): frames per 2D
-        # convolution of frame_stacked_conv (0: not stacked), or temporal_conv.
-        channels = input_shape[-1]
-        kt, kh, kw = self.kernel_size
-        self._frames_per_conv = 0
-        self._temporal_2d = False
-        # Unit-stride factorized units get gradients that TensorFlow's CPU
-        # kernels compute faster (conv_gradients); not the frame-stacked
-        # ones, whose forward pass is laid out for their few input channels.
-        self._fast_gradients = has_fast_gradients(
-            self.kernel_size, self.strides, self.dilation_rate
-        )
+        # How the convolution runs (class docstring).
+        self._frames_per_conv, self._temporal_2d = self._formulation(input_shape[-1])
         # Strided pointwise units (the stage shortcuts) stay Conv3D: slicing
         # every second pixel first costs more than the Conv3D saves.
         self._pointwise = self.kernel_size == (1, 1, 1) and self.strides == (1, 1, 1)
+        # Unit-stride factorized units get gradients that TensorFlow's CPU
+        # kernels compute faster (conv_gradients); not the frame-stacked
+        # ones, whose forward pass is laid out for their few input channels.
+        self._fast_gradients = (
+            has_fast_gradients(self.kernel_size, self.strides, self.dilation_rate)
+            and self._frames_per_conv <= 1
+        )
+
+    def _formulation(self, channels):
+        """How this unit's convolution of ``channels`` input channels runs.
+
+        Returns ``(frames_per_conv, temporal_2d)``: the output frames per 2D
+        convolution of ``frame_stacked_conv`` (0: not frame-stacked), and
+        whether it runs as ``temporal_conv``. Neither with unknown channels.
+        """
         if channels is None:
-            return
+            return 0, False
+        kt, kh, kw = self.kernel_size
         unit_time_steps = self.strides[0] == 1 and self.dilation_rate[0] == 1
         if unit_time_steps and channels <= FRAME_STACKING_MAX_CHANNELS:
-            self._frames_per_conv = math.ceil(
-                FRAME_STACKING_OUTPUT_CHANNELS / self.filters
-            )
-            self._fast_gradients = False
-        else:
-            spatial_only = unit_time_steps and kt == 1 and kh * kw > 1
-            # A strided spatial unit as Conv3D convolves a padded copy (3D
-            # convolutions take no explicit padding), on which TensorFlow's
-            # graph optimizer fails in oneDNN training graphs ("remapper
-            # failed ... missing node .../Pad"); as a 2D convolution it pads
-            # for itself.
-            strided = self.strides[1:] != (1, 1)
-            if spatial_only and (channels <= CONV_2D_MAX_CHANNELS or strided):
-                self._frames_per_conv = 1
-            self._temporal_2d = (
-                channels <= CONV_2D_MAX_CHANNELS
-                and kt > 1
-                and kh == kw == 1
-                and self.strides[1:] == (1, 1)
-            )
+            return math.ceil(FRAME_STACKING_OUTPUT_CHANNELS / self.filters), False
+        spatial_only = unit_time_steps and kt == 1 and kh * kw > 1
+        # A strided spatial unit as Conv3D convolves a padded copy (3D
+        # convolutions take no explicit padding), on which TensorFlow's
+        # graph optimizer fails in oneDNN training graphs ("remapper
+        # failed ... missing node .../Pad"); as a 2D convolution it pads
+        # for itself.
+        strided = self.strides[1:] != (1, 1)
+        frames_per_conv = int(
+            spatial_only and (channels <= CONV_2D_MAX_CHANNELS or strided)
+        )
+        temporal_2d = (
+            channels <= CONV_2D_MAX_CHANNELS
+            and kt > 1
+            and kh == kw == 1
+            and self.strides[1:] == (1, 1)
+        )
+        return frames_per_conv, temporal_2d
 
     def call(self, inputs, training=None, frame_wise=None):
         """Runs the unit; ``frame_wise`` is an optional per-frame epilogue.
@@ -251,12 +255,18 @@ class ConvBN3D(keras.layers.Layer):
         ):
             y = conv_with_fast_gradients(inputs, kernel, self._factorized_conv)
             return y if frame_wise is None else self._per_frame(frame_wise, y)
+        formulation = (self._frames_per_conv, self._temporal_2d)
+        return self._formulated_conv(inputs, kernel, formulation, epilogue, frame_wise)
+
+    def _formulated_conv(self, inputs, kernel, formulation, epilogue, frame_wise):
+        """``_convolve`` run as ``formulation`` (``_formulation``) says."""
+        frames_per_conv, temporal_2d = formulation
         # Frame stacking is laid out for a static number of frames.
-        if self.conv_as_2d and self._frames_per_conv and inputs.shape[1]:
+        if self.conv_as_2d and frames_per_conv and inputs.shape[1]:
             return frame_stacked_conv(
                 inputs,
                 kernel,
-                self._frames_per_conv,
+                frames_per_conv,
                 strides=self.strides[1:],
                 dilation_rate=self.dilation_rate[1:],
                 padding=self.padding,
@@ -265,7 +275,7 @@ class ConvBN3D(keras.layers.Layer):
             )
         if self.conv_as_2d and self._pointwise:
             y = pointwise_conv(inputs, kernel, epilogue)
-        elif self.conv_as_2d and self._temporal_2d:
+        elif self.conv_as_2d and temporal_2d:
             y = temporal_conv(
                 inputs,
                 kernel,
@@ -283,19 +293,14 @@ class ConvBN3D(keras.layers.Layer):
         return y if frame_wise is None else self._per_frame(frame_wise, y)
 
     def _factorized_conv(self, inputs, kernel):
-        """This unit-stride temporal- or spatial-only unit's convolution.
+        """This unit's convolution of ``inputs`` with any number of channels.
 
-        For ``inputs`` with any number of channels, by the rule of ``build``:
-        as a 2D convolution over (time, pixels) or over frames up to
-        ``CONV_2D_MAX_CHANNELS`` input channels, else as a Conv3D.
-        ``conv_gradients`` also runs the input gradient with it, over the
-        output gradient's channels.
+        Run as ``_formulation`` says for that number of channels: what
+        ``conv_gradients`` runs the forward pass and the input gradient (over
+        the output gradient's channels) with.
         """
-        if inputs.shape[-1] > CONV_2D_MAX_CHANNELS:
-            return padded_conv(inputs, kernel, (1, 1, 1), self.padding, (1, 1, 1))
-        if self.kernel_size[0] > 1:
-            return temporal_conv(inputs, kernel, padding=self.padding[0])
-        return frame_stacked_conv(inputs, kernel, 1, padding=self.padding)
+        formulation = self._formulation(inputs.shape[-1])
+        return self._formulated_conv(inputs, kernel, formulation, None, None)
 
     def _call_unfused(self, inputs, training):
         x = self._convolve(inputs, self.conv.kernel)
