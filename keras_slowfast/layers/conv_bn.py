@@ -24,7 +24,9 @@ from keras_slowfast.layers.utils import (
     he_normal_fan_out,
     register,
     tensorflow_or_none,
+    tensorflow_runs_onednn,
 )
+from keras_slowfast.layers.winograd import pays_off, winograd_conv
 
 # PyTorch BatchNorm3d defaults, which PySlowFast and PyTorchVideo keep: eps
 # 1e-5, momentum 0.1 (Keras counts momentum the other way: 0.9).
@@ -93,6 +95,18 @@ class ConvBN3D(keras.layers.Layer):
     gradients up to float rounding; ``conv_as_2d = False`` turns this off
     too.
 
+    In inference, the wide unit-stride ``(3, 1, 1)`` and ``(1, 3, 3)`` units
+    (the Slow pathway's from res3 on) run Winograd's F(4, 3) along time or
+    height (``winograd.winograd_conv``: half the multiply-adds, same result
+    up to float rounding) where the class
+    attribute ``ConvBN3D.winograd_for_inference`` says: ``"auto"`` (the
+    default) in TensorFlow graphs (``tf.function``, ``predict``, SavedModel)
+    running TensorFlow's Eigen kernels (its default on CPUs without
+    AVX512-VNNI, such as AVX2-only ones; with oneDNN the direct convolution
+    stays, and eagerly its extra ops cost more than they save), ``True`` on
+    every backend and eagerly, ``False`` never.
+    ``conv_as_2d = False`` turns it off as well.
+
     Args:
         filters: int. Number of output channels.
         kernel_size: int or tuple of 3 ints. ``(time, height, width)`` kernel.
@@ -112,6 +126,7 @@ class ConvBN3D(keras.layers.Layer):
 
     fuse_for_inference = True
     conv_as_2d = True
+    winograd_for_inference = "auto"
 
     def __init__(
         self,
@@ -255,8 +270,38 @@ class ConvBN3D(keras.layers.Layer):
         ):
             y = conv_with_fast_gradients(inputs, kernel, self._factorized_conv)
             return y if frame_wise is None else self._per_frame(frame_wise, y)
+        if epilogue is not None and self._runs_winograd(inputs):
+            y = winograd_conv(inputs, kernel, epilogue)
+            return y if frame_wise is None else self._per_frame(frame_wise, y)
         formulation = (self._frames_per_conv, self._temporal_2d)
         return self._formulated_conv(inputs, kernel, formulation, epilogue, frame_wise)
+
+    def _runs_winograd(self, inputs):
+        """Whether the fused inference convolution of ``inputs`` runs F(4, 3).
+
+        As the class docstring says, where ``winograd.pays_off`` for the
+        unit and the input's shape, over float32 or float64 inputs.
+        """
+        setting = self.winograd_for_inference
+        if setting == "auto":
+            tf = tensorflow_or_none()
+            setting = (
+                tf is not None
+                and not tf.executing_eagerly()
+                and not tensorflow_runs_onednn()
+            )
+        return (
+            bool(setting)
+            and self.conv_as_2d
+            and pays_off(
+                self.kernel_size,
+                self.strides,
+                self.dilation_rate,
+                inputs.shape,
+                self.filters,
+            )
+            and keras.backend.standardize_dtype(inputs.dtype) in ("float32", "float64")
+        )
 
     def _formulated_conv(self, inputs, kernel, formulation, epilogue, frame_wise):
         """``_convolve`` run as ``formulation`` (``_formulation``) says."""

@@ -1,6 +1,8 @@
 """Small helpers shared by the layers: argument checks, shapes, initializers."""
 
+import functools
 import numbers
+import os
 
 import keras
 from keras import ops
@@ -141,3 +143,23 @@ def max_pool_3d(inputs, pool_size, strides):
         x = ops.max_pool(x, (pt, 1), strides=(st, 1), padding="valid")
         x = ops.reshape(x, (-1, ops.shape(x)[1], height, width, channels))
     return x
+
+
+@functools.cache
+def tensorflow_runs_onednn():
+    """Whether TensorFlow runs its oneDNN CPU kernels in this process.
+
+    TensorFlow turns oneDNN on by default on Linux only on CPUs with
+    AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX (tensorflow/core/util/util.cc,
+    ``IsMKLEnabled``), or where ``TF_ENABLE_ONEDNN_OPTS=1``; elsewhere it runs
+    its Eigen kernels. False without TensorFlow.
+    """
+    tf = tensorflow_or_none()
+    if tf is None:
+        return False
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # pragma: no cover - a TensorFlow without the binding
+        setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")
+        return setting.lower() in ("1", "true")
+    return bool(_pywrap_util_port.IsMklEnabled())
