@@ -5,15 +5,18 @@ eagerly, under ``tf.function``, under ``tf.function(jit_compile=True)`` (XLA)
 and as an exported SavedModel; PyTorchVideo eagerly and under
 ``torch.compile``. It prints a Markdown table with the median seconds per clip,
 clips per second, our/reference time ratio (reference = PyTorchVideo eager),
-achieved GFLOP/s (2 FLOPs per multiply-accumulate) against the measured
-float32 matmul peak, and, in separate processes, the peak resident memory of
-one framework running that configuration alone. On a CPU with more than AVX2
-the same table is measured again with oneDNN limited to AVX2 (``--isa``).
+achieved GFLOP/s (2 FLOPs per multiply-accumulate of the direct
+convolutions; our Winograd units do fewer, so ours can pass the peak) against
+the measured float32 matmul peak, and, in separate processes, the peak
+resident memory of one framework running that configuration alone. On a CPU
+with more than AVX2 the same table is measured again with oneDNN limited to
+AVX2 (``--isa``).
 
     python benchmarks/bench_inference.py                      # 8x8 R50, 224, batch 1
     python benchmarks/bench_inference.py --models 8x8 4x16 --sizes 224 256 \\
         --batches 1 8 --rounds 5
     python benchmarks/bench_inference.py --isa native         # this CPU's ISA only
+    python benchmarks/bench_inference.py --direct   # + ours without Winograd
 """
 
 import argparse
@@ -39,10 +42,13 @@ from common import (
 )
 
 
-def our_contenders(variant, clip, savedmodel_dir, include_xla, include_bf16=False):
+def our_contenders(
+    variant, clip, savedmodel_dir, include_xla, include_bf16=False, include_direct=False
+):
     import tensorflow as tf
 
     import keras_slowfast as ks
+    from keras_slowfast.layers import ConvBN3D
 
     model = ks.from_preset(PRESETS[variant][0])
     inputs = tf.constant(clip)
@@ -58,6 +64,19 @@ def our_contenders(variant, clip, savedmodel_dir, include_xla, include_bf16=Fals
         half = with_dtype(model, "mixed_bfloat16", head_dtype="float32")
         half_graph = tf.function(lambda x: half(x, training=False))
         contenders["ours bfloat16 tf.function"] = lambda: half_graph(inputs).numpy()
+    if include_direct:
+        # Traced (on its first call) with no Winograd convolutions, to show
+        # what they save in the same run.
+        direct_graph = tf.function(lambda x: model(x, training=False))
+
+        def direct():
+            ConvBN3D.winograd_for_inference = False
+            try:
+                return direct_graph(inputs).numpy()
+            finally:
+                ConvBN3D.winograd_for_inference = "auto"
+
+        contenders["ours tf.function, no Winograd"] = direct
     if include_xla:
         xla = tf.function(lambda x: model(x, training=False), jit_compile=True)
         contenders["ours XLA"] = lambda: xla(inputs).numpy()
@@ -133,6 +152,7 @@ def measure(args, peak):
                         os.path.join(directory, "sm"),
                         not args.no_xla,
                         args.bf16,
+                        args.direct,
                     )
                     macs = ks.count_flops(model, (32, size, size, 3), batch_norm=False)
                     contenders = {
@@ -175,6 +195,12 @@ def main():
     parser.add_argument("--no-memory", action="store_true", help="skip peak memory")
     parser.add_argument(
         "--bf16", action="store_true", help="add our model in mixed bfloat16"
+    )
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="add our tf.function without Winograd convolutions "
+        "(ConvBN3D.winograd_for_inference = False)",
     )
     parser.add_argument(
         "--memory-child", choices=["ours", "reference"], help=argparse.SUPPRESS

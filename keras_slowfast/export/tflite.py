@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from keras_slowfast.export.runtime import METADATA_NAME, read_tflite_metadata
 from keras_slowfast.export.saved_model import build_endpoints
+from keras_slowfast.layers.conv_bn import without_winograd
 
 PRECISIONS = ("float32", "float16", "int8")
 
@@ -40,7 +41,11 @@ PRECISIONS = ("float32", "float16", "int8")
 def _convert(endpoints, signature, precision, allow_flex):
     """TFLite flatbuffer bytes of one signature."""
     function, specs = endpoints.signature(signature)
-    with tempfile.TemporaryDirectory() as directory:
+    # TFLite runs its own kernels, for which ConvBN3D's Winograd form (chosen
+    # for TensorFlow's) was not measured, and its interpreter rejects that
+    # form's free-batch reshapes ("BytesRequired number of elements
+    # overflowed"): the direct convolutions are traced instead.
+    with tempfile.TemporaryDirectory() as directory, without_winograd():
         archive = keras.export.ExportArchive()
         archive.track(endpoints.model)
         archive.add_endpoint(signature, function, specs)

@@ -1,5 +1,6 @@
 """3D convolution + batch normalization (+ ReLU) with PyTorch-style padding."""
 
+import contextlib
 import math
 from collections import Counter
 
@@ -20,6 +21,7 @@ from keras_slowfast.layers.conv_gradients import (
 )
 from keras_slowfast.layers.utils import (
     as_triple,
+    computed_after,
     conv_output_length,
     he_normal_fan_out,
     register,
@@ -378,7 +380,10 @@ class ConvBN3D(keras.layers.Layer):
         # batches: 7x7 maps, 1M-weight kernels), onto the output. The kernel
         # is rescaled on every call, as the BN statistics are variables.
         scale, bias = self.folded_scale_and_bias()
-        kernel = self.conv.kernel
+        # Read (then scaled, transformed) once the input is ready, not at the
+        # start of the call: the kernel's copies live only around this
+        # unit's convolution (utils.computed_after).
+        kernel = computed_after(inputs, self.conv.kernel)
         output_size = math.prod(d or 1 for d in self.compute_output_shape(inputs.shape))
         scale_output = output_size < math.prod(kernel.shape)
         if not scale_output:
@@ -436,3 +441,19 @@ class ConvBN3D(keras.layers.Layer):
             }
         )
         return config
+
+
+@contextlib.contextmanager
+def without_winograd():
+    """Within the block, ``ConvBN3D`` units trace no Winograd convolutions.
+
+    For graphs run by other runtimes than TensorFlow's CPU kernels (TFLite),
+    for which the Winograd form was not chosen. Restores the class setting
+    on exit.
+    """
+    setting = ConvBN3D.winograd_for_inference
+    ConvBN3D.winograd_for_inference = False
+    try:
+        yield
+    finally:
+        ConvBN3D.winograd_for_inference = setting

@@ -163,3 +163,19 @@ def tensorflow_runs_onednn():
         setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")
         return setting.lower() in ("1", "true")
     return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def computed_after(tensor, value):
+    """``value``, computed only once ``tensor`` is (in TensorFlow graphs).
+
+    TensorFlow's graph executor runs an op as soon as its inputs are ready,
+    so what depends on weights alone (a unit's folded, transformed kernel)
+    runs at the start of a call and stays in memory until its consumer
+    runs. Tying it to the unit's input keeps one unit's worth alive at a
+    time. Elsewhere (eagerly, other backends) ``value`` is returned as is.
+    """
+    tf = tensorflow_or_none()
+    if tf is None or tf.executing_eagerly():
+        return value
+    with tf.control_dependencies([tensor]):
+        return tf.identity(value)

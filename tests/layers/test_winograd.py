@@ -271,3 +271,14 @@ def test_tensorflow_runs_onednn_follows_tensorflow(setting, expected):
         check=True,
     )
     assert result.stdout.split()[-1] == expected
+
+
+def test_without_winograd_restores_the_setting(winograd_calls, monkeypatch):
+    layer, x = _wide_unit((3, 1, 1))
+    monkeypatch.setattr(ConvBN3D, "winograd_for_inference", True)
+    with conv_bn.without_winograd():
+        layer(x, training=False)
+    assert not winograd_calls and ConvBN3D.winograd_for_inference is True
+    with pytest.raises(RuntimeError), conv_bn.without_winograd():
+        raise RuntimeError
+    assert ConvBN3D.winograd_for_inference is True
