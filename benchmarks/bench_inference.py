@@ -81,7 +81,15 @@ def our_contenders(
         xla = tf.function(lambda x: model(x, training=False), jit_compile=True)
         contenders["ours XLA"] = lambda: xla(inputs).numpy()
     if savedmodel_dir:
-        model.export(savedmodel_dir, format="tf_saved_model", verbose=False)
+        # The clip's frame size, as a TF Serving export has (its crop size;
+        # keras_slowfast.export.export_saved_model): with a free frame size
+        # ConvBN3D cannot fuse its epilogues or use Winograd convolutions.
+        model.export(
+            savedmodel_dir,
+            format="tf_saved_model",
+            verbose=False,
+            input_signature=[tf.TensorSpec((None, *clip.shape[1:]), tf.float32)],
+        )
         served = tf.saved_model.load(savedmodel_dir)
         contenders["ours SavedModel"] = lambda: served.serve(inputs).numpy()
     return model, contenders
