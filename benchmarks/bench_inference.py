@@ -48,7 +48,7 @@ def our_contenders(
     import tensorflow as tf
 
     import keras_slowfast as ks
-    from keras_slowfast.layers import ConvBN3D
+    from keras_slowfast.layers.conv_bn import without_winograd
 
     model = ks.from_preset(PRESETS[variant][0])
     inputs = tf.constant(clip)
@@ -65,16 +65,13 @@ def our_contenders(
         half_graph = tf.function(lambda x: half(x, training=False))
         contenders["ours bfloat16 tf.function"] = lambda: half_graph(inputs).numpy()
     if include_direct:
-        # Traced (on its first call) with no Winograd convolutions, to show
+        # Traced (on its first call) without Winograd convolutions, to show
         # what they save in the same run.
         direct_graph = tf.function(lambda x: model(x, training=False))
 
         def direct():
-            ConvBN3D.winograd_for_inference = False
-            try:
+            with without_winograd():
                 return direct_graph(inputs).numpy()
-            finally:
-                ConvBN3D.winograd_for_inference = "auto"
 
         contenders["ours tf.function, no Winograd"] = direct
     if include_xla:

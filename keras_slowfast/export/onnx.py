@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from keras_slowfast.export.runtime import METADATA_NAME, import_optional
 from keras_slowfast.export.saved_model import build_endpoints
+from keras_slowfast.layers.conv_bn import without_winograd
 
 # Opset 17 runs in ONNX Runtime >= 1.11, TensorRT >= 8.6 and OpenVINO >= 2022.3;
 # tf2onnx 1.17 writes up to 18. Resize, TopK and the reductions need >= 13.
@@ -129,7 +130,9 @@ def export_onnx(
             f"opset={opset} must be between {MIN_OPSET} and {_max_opset(tf2onnx)}"
         )
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
+    # ONNX runtimes run their own kernels, for which ConvBN3D's Winograd form
+    # (chosen for TensorFlow's) was not measured: the direct form is traced.
+    with warnings.catch_warnings(), without_winograd():
         # tf2onnx probes NumPy for attributes NumPy 2 dropped.
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)

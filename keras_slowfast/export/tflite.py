@@ -44,7 +44,7 @@ def _convert(endpoints, signature, precision, allow_flex):
     # TFLite runs its own kernels, for which ConvBN3D's Winograd form (chosen
     # for TensorFlow's) was not measured, and its interpreter rejects that
     # form's free-batch reshapes ("BytesRequired number of elements
-    # overflowed"): the direct convolutions are traced instead.
+    # overflowed"): the direct form is traced.
     with tempfile.TemporaryDirectory() as directory, without_winograd():
         archive = keras.export.ExportArchive()
         archive.track(endpoints.model)

@@ -26,7 +26,7 @@ from keras_slowfast.layers.utils import (
     he_normal_fan_out,
     register,
     tensorflow_or_none,
-    tensorflow_runs_onednn,
+    tensorflow_runs_eigen,
 )
 from keras_slowfast.layers.winograd import pays_off, winograd_conv
 
@@ -98,16 +98,21 @@ class ConvBN3D(keras.layers.Layer):
     too.
 
     In inference, the wide unit-stride ``(3, 1, 1)`` and ``(1, 3, 3)`` units
-    (the Slow pathway's from res3 on) run Winograd's F(4, 3) along time or
-    height (``winograd.winograd_conv``: half the multiply-adds, same result
-    up to float rounding) where the class
-    attribute ``ConvBN3D.winograd_for_inference`` says: ``"auto"`` (the
-    default) in TensorFlow graphs (``tf.function``, ``predict``, SavedModel)
-    running TensorFlow's Eigen kernels (its default on CPUs without
-    AVX512-VNNI, such as AVX2-only ones; with oneDNN the direct convolution
-    stays, and eagerly its extra ops cost more than they save), ``True`` on
-    every backend and eagerly, ``False`` never.
-    ``conv_as_2d = False`` turns it off as well.
+    (at least 128 channels and filters and a static input shape but for the
+    batch, ``winograd.pays_off``: in SlowFast R50 the Slow pathway's, from
+    res3 on) run Winograd's F(4, 3) along time or height
+    (``winograd.winograd_conv``: half the multiply-adds, same result up to
+    float rounding) where the class attribute
+    ``ConvBN3D.winograd_for_inference`` says: ``"auto"`` (the default) in
+    TensorFlow graphs (``tf.function``, ``predict``, SavedModel) computed on
+    the CPU by TensorFlow's Eigen kernels (``utils.tensorflow_runs_eigen``:
+    its default on CPUs without AVX512-VNNI, such as AVX2-only ones; with
+    oneDNN or a GPU the direct convolution stays, and eagerly its extra ops
+    cost more than they save), ``True`` on every backend and eagerly,
+    ``False`` never. The choice is made when a graph is traced, so a
+    SavedModel keeps the form of the machine that exported it. ``conv_as_2d
+    = False`` turns it off as well; ``without_winograd()`` for a block of
+    code (the TFLite and ONNX exports trace the direct form).
 
     Args:
         filters: int. Number of output channels.
@@ -290,7 +295,7 @@ class ConvBN3D(keras.layers.Layer):
             setting = (
                 tf is not None
                 and not tf.executing_eagerly()
-                and not tensorflow_runs_onednn()
+                and tensorflow_runs_eigen()
             )
         return (
             bool(setting)
@@ -447,8 +452,8 @@ class ConvBN3D(keras.layers.Layer):
 def without_winograd():
     """Within the block, ``ConvBN3D`` units trace no Winograd convolutions.
 
-    For graphs run by other runtimes than TensorFlow's CPU kernels (TFLite),
-    for which the Winograd form was not chosen. Restores the class setting
+    For graphs run by other runtimes than TensorFlow's CPU kernels (TFLite,
+    ONNX), for which the Winograd form was not chosen. Restores the class setting
     on exit.
     """
     setting = ConvBN3D.winograd_for_inference

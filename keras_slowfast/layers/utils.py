@@ -146,23 +146,26 @@ def max_pool_3d(inputs, pool_size, strides):
 
 
 @functools.cache
-def tensorflow_runs_onednn():
-    """Whether TensorFlow runs its oneDNN CPU kernels in this process.
+def tensorflow_runs_eigen():
+    """Whether TensorFlow computes on the CPU with its Eigen kernels here.
 
-    TensorFlow turns oneDNN on by default on Linux only on CPUs with
-    AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX (tensorflow/core/util/util.cc,
-    ``IsMKLEnabled``), or where ``TF_ENABLE_ONEDNN_OPTS=1``; elsewhere it runs
-    its Eigen kernels. False without TensorFlow.
+    False with a GPU visible to TensorFlow, where TensorFlow runs oneDNN's
+    CPU kernels, or without TensorFlow. TensorFlow turns oneDNN on by
+    default on x86 Linux only on CPUs with AVX512-VNNI, AVX512-BF16, AVX-VNNI
+    or AMX (and on aarch64 Linux), or where ``TF_ENABLE_ONEDNN_OPTS=1``
+    (tensorflow/core/util/util.cc, ``IsMKLEnabled``); elsewhere, AVX2-only
+    CPUs among them, it runs its Eigen kernels.
     """
     tf = tensorflow_or_none()
-    if tf is None:
+    if tf is None or tf.config.list_logical_devices("GPU"):
         return False
     try:
         from tensorflow.python.util import _pywrap_util_port
     except ImportError:  # pragma: no cover - a TensorFlow without the binding
+        # Only the explicit setting is known then, not TensorFlow's default.
         setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")
-        return setting.lower() in ("1", "true")
-    return bool(_pywrap_util_port.IsMklEnabled())
+        return setting.lower() not in ("1", "true")
+    return not _pywrap_util_port.IsMklEnabled()
 
 
 def computed_after(tensor, value):
@@ -171,8 +174,8 @@ def computed_after(tensor, value):
     TensorFlow's graph executor runs an op as soon as its inputs are ready,
     so what depends on weights alone (a unit's folded, transformed kernel)
     runs at the start of a call and stays in memory until its consumer
-    runs. Tying it to the unit's input keeps one unit's worth alive at a
-    time. Elsewhere (eagerly, other backends) ``value`` is returned as is.
+    runs. Tied to the unit's input, it is computed shortly before it is
+    used. Elsewhere (eagerly, other backends) ``value`` is returned as is.
     """
     tf = tensorflow_or_none()
     if tf is None or tf.executing_eagerly():

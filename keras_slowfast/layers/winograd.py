@@ -2,13 +2,13 @@
 
 SlowFast R50's wide units are ``(3, 1, 1)`` (the Slow pathway's res4 and res5
 stages open every bottleneck with one, over 640-2048 channels) and
-``(1, 3, 3)`` (every bottleneck's middle unit): over 60% of the 8x8 R50's
-multiply-adds. On an AVX2 CPU TensorFlow's kernels already run them near
-the matrix-multiply peak, so the only way to make them faster is to multiply
-less. Winograd's minimal filtering algorithm F(4, 3) (Lavin & Gray, "Fast
-Algorithms for Convolutional Neural Networks", CVPR 2016) computes 4
-consecutive outputs of a 3-tap filter from the 6 inputs they read with 6
-products instead of 12:
+``(1, 3, 3)`` (every bottleneck's middle unit): in the Slow pathway, nearly
+60% of the 8x8 R50's multiply-adds. On an AVX2 CPU TensorFlow's kernels
+already run them near the matrix-multiply peak, so the only way to make them
+faster is to multiply less. Winograd's minimal filtering algorithm F(4, 3)
+(Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR
+2016) computes 4 consecutive outputs of a 3-tap filter from the 6 inputs
+they read with 6 products instead of 12:
 
     y = A^T [(G g) * (B^T d)]
 
@@ -36,11 +36,11 @@ import math
 import numpy as np
 from keras import ops
 
-from keras_slowfast.layers.conv_formulations import padded_conv
+from keras_slowfast.layers.conv_formulations import _identity, padded_conv
 
 # F(4, 3) with interpolation points 0, 1, -1, 2, -2 and infinity (Lavin &
 # Gray 2016, section 4.2).
-OUTPUT_FRAMES_PER_TILE = 4
+OUTPUTS_PER_TILE = 4
 TAPS = 3
 _INPUT_TRANSFORM = np.array(
     [
@@ -73,20 +73,20 @@ _OUTPUT_TRANSFORM = np.array(
     ],
     dtype=np.float64,
 )  # A^T
-_TILE_FRAMES = _INPUT_TRANSFORM.shape[0]  # 6 input frames, 6 products
+_TILE_INPUTS = _INPUT_TRANSFORM.shape[0]  # 6 inputs, 6 products per tile
 
 # Winograd pays only where the products dominate the transforms: over at
 # least this many input channels and filters (the Slow pathway's res3-res5
 # units). Over fewer (the Fast pathway's 8-64 filters, the Slow res2 stage's
 # 64) the transforms cost as much as the products save or more
-# (benchmarks/bench_layers.py, AVX2).
+# (benchmarks/RESULTS.md, 2026-12-03, AVX2).
 MIN_CHANNELS = 128
 MIN_FILTERS = 128
 
 
 def tiles_for(length):
     """Number of F(4, 3) tiles that cover ``length`` outputs."""
-    return math.ceil(length / OUTPUT_FRAMES_PER_TILE)
+    return math.ceil(length / OUTPUTS_PER_TILE)
 
 
 def winograd_axis(kernel_size, strides, dilation_rate):
@@ -122,11 +122,11 @@ def pays_off(kernel_size, strides, dilation_rate, input_shape, filters):
     return (
         input_shape[-1] >= MIN_CHANNELS
         and filters >= MIN_FILTERS
-        and 4 * _TILE_FRAMES * tiles_for(length) <= 3 * TAPS * length
+        and 4 * _TILE_INPUTS * tiles_for(length) <= 3 * TAPS * length
     )
 
 
-@functools.cache
+@functools.cache  # the callers only read the arrays
 def _tiled_transforms(length):
     """``B^T`` and ``A^T`` laid out for every tile along the Winograd axis.
 
@@ -140,21 +140,15 @@ def _tiled_transforms(length):
     outputs in order.
     """
     tiles = tiles_for(length)
-    padded = OUTPUT_FRAMES_PER_TILE * tiles + TAPS - 1
-    inputs = np.zeros((_TILE_FRAMES * tiles, padded))
-    outputs = np.zeros((OUTPUT_FRAMES_PER_TILE * tiles, _TILE_FRAMES * tiles))
+    padded = OUTPUTS_PER_TILE * tiles + TAPS - 1
+    inputs = np.zeros((_TILE_INPUTS * tiles, padded))
+    outputs = np.zeros((OUTPUTS_PER_TILE * tiles, _TILE_INPUTS * tiles))
     for tile in range(tiles):
-        first = OUTPUT_FRAMES_PER_TILE * tile
-        rows = np.arange(_TILE_FRAMES) * tiles + tile
-        inputs[rows, first : first + _TILE_FRAMES] = _INPUT_TRANSFORM
-        outputs[first : first + OUTPUT_FRAMES_PER_TILE, rows] = _OUTPUT_TRANSFORM
-    inputs, outputs = inputs[:, 1 : 1 + length], outputs[:length]
-    inputs.flags.writeable = outputs.flags.writeable = False  # cached
-    return inputs, outputs
-
-
-def _identity(y, copies):
-    return y
+        first = OUTPUTS_PER_TILE * tile
+        rows = np.arange(_TILE_INPUTS) * tiles + tile
+        inputs[rows, first : first + _TILE_INPUTS] = _INPUT_TRANSFORM
+        outputs[first : first + OUTPUTS_PER_TILE, rows] = _OUTPUT_TRANSFORM
+    return inputs[:, 1 : 1 + length], outputs[:length]
 
 
 def winograd_conv(inputs, kernel, epilogue=None):
@@ -195,17 +189,17 @@ def winograd_conv(inputs, kernel, epilogue=None):
     taps = ops.reshape(ops.cast(kernel, x.dtype), (TAPS, -1))
     kernel = ops.matmul(ops.convert_to_tensor(_KERNEL_TRANSFORM, x.dtype), taps)
     if axis == 1:
-        x = ops.reshape(x, (_TILE_FRAMES, -1, channels))
-        kernel = ops.reshape(kernel, (_TILE_FRAMES, channels, filters))
-        products = [ops.matmul(x[i], kernel[i]) for i in range(_TILE_FRAMES)]
+        x = ops.reshape(x, (_TILE_INPUTS, -1, channels))
+        kernel = ops.reshape(kernel, (_TILE_INPUTS, channels, filters))
+        products = [ops.matmul(x[i], kernel[i]) for i in range(_TILE_INPUTS)]
     else:
         # Each transformed row of every frame, convolved along the width.
         width = shape[3]
-        x = ops.reshape(x, (_TILE_FRAMES, -1, 1, width, channels))
-        kernel = ops.reshape(kernel, (_TILE_FRAMES, 1, kw, channels, filters))
+        x = ops.reshape(x, (_TILE_INPUTS, -1, 1, width, channels))
+        kernel = ops.reshape(kernel, (_TILE_INPUTS, 1, kw, channels, filters))
         products = [
             padded_conv(x[i], kernel[i], (1, 1), (0, kw // 2), (1, 1))
-            for i in range(_TILE_FRAMES)
+            for i in range(_TILE_INPUTS)
         ]
     y = ops.matmul(
         ops.convert_to_tensor(output_transform, x.dtype),

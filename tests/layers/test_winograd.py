@@ -19,7 +19,7 @@ def test_one_tile_is_the_correlation():
         np.testing.assert_allclose(y, expected, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("length", [1, 4, 7, 8, 9])
+@pytest.mark.parametrize("length", [1, 3, 4, 7, 8, 9])
 def test_tiled_transforms_convolve_the_padded_axis(length):
     """The tiled transforms give every output of the one-zero-padded axis."""
     rng = np.random.default_rng(1)
@@ -60,6 +60,7 @@ def test_winograd_axis(kernel_size, strides, dilation, axis):
         ((3, 1, 1), (1, 8, 14, 14, 1024), 256, True),  # Slow res4 conv_a
         ((3, 1, 1), (None, 8, 7, 7, 2048), 512, True),  # any batch size
         ((3, 1, 1), (1, 4, 14, 14, 1024), 256, True),  # 4x16 R50's 4 frames
+        ((3, 1, 1), (1, 3, 14, 14, 1024), 256, True),  # 6 products vs 9
         ((3, 1, 1), (1, 5, 14, 14, 1024), 256, False),  # 12 products vs 15
         ((3, 1, 1), (1, 2, 14, 14, 1024), 256, False),
         ((3, 1, 1), (1, None, 14, 14, 1024), 256, False),
@@ -119,12 +120,13 @@ def test_free_batch_size_in_a_graph(kernel_size):
 
     rng = np.random.default_rng(3)
     kernel = tf.constant(rng.normal(size=(*kernel_size, 4, 5)))
+    bias = rng.normal(size=5)
     run = tf.function(
-        lambda x: winograd_conv(x, kernel, lambda y, copies: y * copies),
+        lambda x: winograd_conv(x, kernel, lambda y, copies: y + np.tile(bias, copies)),
         input_signature=[tf.TensorSpec((None, 4, 4, 3, 4), tf.float64)],
     )
     x = tf.constant(rng.normal(size=(3, 4, 4, 3, 4)))
-    np.testing.assert_allclose(run(x), _direct(x, kernel), atol=1e-10)
+    np.testing.assert_allclose(run(x), _direct(x, kernel) + bias, atol=1e-10)
 
 
 def test_float32_rounding():
@@ -163,10 +165,10 @@ def winograd_calls(monkeypatch):
     return calls
 
 
-def _wide_unit(kernel_size, dtype="float64"):
+def _wide_unit(kernel_size, dtype="float64", shape=(1, 4, 4, 4, 128)):
     rng = np.random.default_rng(5)
     layer = ConvBN3D(128, kernel_size, dtype=dtype)
-    layer.build((1, 4, 4, 4, 128))
+    layer.build(shape)
     layer.set_weights(
         [
             rng.uniform(0.5, 1.5, size=w.shape)
@@ -175,18 +177,32 @@ def _wide_unit(kernel_size, dtype="float64"):
             for w in layer.weights
         ]
     )
-    return layer, ops.convert_to_tensor(rng.normal(size=(1, 4, 4, 4, 128)), dtype)
+    return layer, ops.convert_to_tensor(rng.normal(size=shape), dtype)
 
 
-@pytest.mark.parametrize("kernel_size", [(3, 1, 1), (1, 3, 3)])
-def test_conv_bn_inference_is_unchanged(kernel_size, winograd_calls, monkeypatch):
+@pytest.mark.parametrize("graph", [False, True])
+@pytest.mark.parametrize(
+    "kernel_size, shape",
+    [
+        ((3, 1, 1), (1, 4, 4, 4, 128)),  # BN scale on the output (kernel larger)
+        ((1, 3, 3), (1, 4, 4, 4, 128)),
+        ((3, 1, 1), (2, 4, 12, 12, 128)),  # BN scale folded into the kernel
+        ((1, 3, 3), (2, 4, 12, 12, 128)),
+    ],
+)
+def test_conv_bn_inference_is_unchanged(
+    kernel_size, shape, graph, winograd_calls, monkeypatch
+):
     """The fused inference output is the direct one, to 1e-10 (float64)."""
-    layer, x = _wide_unit(kernel_size)
-    monkeypatch.setattr(ConvBN3D, "winograd_for_inference", False)
-    direct = layer(x, training=False)
-    assert not winograd_calls
-    monkeypatch.setattr(ConvBN3D, "winograd_for_inference", True)
-    np.testing.assert_allclose(layer(x, training=False), direct, atol=1e-10)
+    import tensorflow as tf
+
+    layer, x = _wide_unit(kernel_size, shape=shape)
+    outputs = {}
+    for setting in (False, True):
+        monkeypatch.setattr(ConvBN3D, "winograd_for_inference", setting)
+        run = lambda x: layer(x, training=False)  # noqa: E731
+        outputs[setting] = (tf.function(run) if graph else run)(x)
+    np.testing.assert_allclose(outputs[True], outputs[False], atol=1e-10)
     assert winograd_calls == [x.shape]
 
 
@@ -216,7 +232,7 @@ def test_auto_runs_in_eigen_graphs(
     import tensorflow as tf
 
     layer, x = _wide_unit((3, 1, 1))
-    monkeypatch.setattr(conv_bn, "tensorflow_runs_onednn", lambda: onednn)
+    monkeypatch.setattr(conv_bn, "tensorflow_runs_eigen", lambda: not onednn)
     monkeypatch.setattr(ConvBN3D, "winograd_for_inference", "auto")
     run = lambda x: layer(x, training=False)  # noqa: E731
     (tf.function(run) if graph else run)(x)
@@ -247,16 +263,16 @@ def test_model_logits_unchanged(winograd_calls, monkeypatch):
     )
 
 
-@pytest.mark.parametrize("setting, expected", [("0", "False"), ("1", "True")])
-def test_tensorflow_runs_onednn_follows_tensorflow(setting, expected):
+@pytest.mark.parametrize("setting, expected", [("0", "True"), ("1", "False")])
+def test_tensorflow_runs_eigen_follows_tensorflow(setting, expected):
     """What TensorFlow decides, here forced by ``TF_ENABLE_ONEDNN_OPTS``."""
     import os
     import subprocess
     import sys
 
     code = (
-        "from keras_slowfast.layers.utils import tensorflow_runs_onednn; "
-        "print(tensorflow_runs_onednn())"
+        "from keras_slowfast.layers.utils import tensorflow_runs_eigen; "
+        "print(tensorflow_runs_eigen())"
     )
     env = {
         **os.environ,
@@ -282,3 +298,45 @@ def test_without_winograd_restores_the_setting(winograd_calls, monkeypatch):
     with pytest.raises(RuntimeError), conv_bn.without_winograd():
         raise RuntimeError
     assert ConvBN3D.winograd_for_inference is True
+
+
+@pytest.mark.parametrize("runtime", ["tflite", "onnx"])
+def test_exports_trace_the_direct_form(runtime, winograd_calls, monkeypatch, tmp_path):
+    """TFLite and ONNX exports trace no Winograd units, whatever the setting."""
+    from keras_slowfast.export import export_onnx, export_tflite
+
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_FILTERS", 1)
+    monkeypatch.setattr(ConvBN3D, "winograd_for_inference", True)
+    model = tiny_task(5)
+    model(np.zeros((1, 8, 32, 32, 3), "float32"), training=False)
+    assert winograd_calls  # the tiny model has units that qualify
+    winograd_calls.clear()
+    export = export_tflite if runtime == "tflite" else export_onnx
+    export(model, tmp_path / f"tiny.{runtime}", short_side=32, crop_size=32)
+    assert not winograd_calls and ConvBN3D.winograd_for_inference is True
+
+
+@pytest.mark.torch
+def test_winograd_on_the_torch_backend():
+    """Plain keras.ops: torch's Conv3d's output, to float32 rounding.
+
+    (Keras's torch ``matmul`` computes float64 products in float32.)
+    """
+    from tests.test_case import run_on_torch_backend
+
+    script = (
+        "import numpy as np, torch\n"
+        "from keras_slowfast.layers.winograd import winograd_conv\n"
+        "rng = np.random.default_rng(7)\n"
+        "x = torch.tensor(rng.normal(size=(2, 8, 7, 5, 4)), dtype=torch.float32)\n"
+        "for shape in ((3, 1, 1, 4, 6), (1, 3, 3, 4, 6)):\n"
+        "    k = torch.tensor(rng.normal(size=shape), dtype=torch.float32)\n"
+        "    got = winograd_conv(x, k)\n"
+        "    ref = torch.nn.functional.conv3d(x.permute(0, 4, 1, 2, 3),"
+        " k.permute(4, 3, 0, 1, 2), padding=tuple(s // 2 for s in shape[:3]))\n"
+        "    ref = ref.permute(0, 2, 3, 4, 1)\n"
+        "    print(float((got - ref).abs().max() / ref.abs().max()))\n"
+    )
+    errors = [float(line) for line in run_on_torch_backend(script).split()]
+    assert len(errors) == 2 and max(errors) < 1e-5
