@@ -392,7 +392,9 @@ class ConvBN3D(keras.layers.Layer):
         output_size = math.prod(d or 1 for d in self.compute_output_shape(inputs.shape))
         scale_output = output_size < math.prod(kernel.shape)
         if not scale_output:
-            kernel = kernel * scale
+            # In the kernel's dtype (the compute dtype under mixed precision),
+            # as the Keras variable's own product was.
+            kernel = kernel * ops.cast(scale, kernel.dtype)
 
         def epilogue(y, copies):
             # Bias (and scale) right after the convolution, so that the graph
