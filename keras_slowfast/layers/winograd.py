@@ -212,5 +212,5 @@ def winograd_conv(inputs, kernel, epilogue=None):
         y = epilogue(y, math.prod(others))
     y = ops.reshape(y, (length, *(-1 if d is None else d for d in others), filters))
     if moves:
-        y = ops.transpose(y, tuple(int(np.argsort(order)[i]) for i in range(5)))
+        y = ops.transpose(y, tuple(int(i) for i in np.argsort(order)))
     return ops.reshape(y, (-1, *shape[1:4], filters))
