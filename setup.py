@@ -29,6 +29,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["keras_slowfast", "keras_slowfast.*"]),
+    package_data={"keras_slowfast": ["label_maps/*.txt"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.6,<4",

@@ -6,11 +6,13 @@ def add_model_arguments(parser):
     parser.add_argument(
         "--weights",
         required=True,
-        help="a .keras model file, or a .weights.h5 file together with --preset",
+        help="a pretrained preset (e.g. slowfast_8x8_r50_kinetics400; see `info "
+        "--weights`), a .keras model file, a checkpoint (.pyth/.pth/.pkl) or its "
+        "URL, or a .weights.h5 file together with --preset",
     )
     parser.add_argument(
         "--preset",
-        help="architecture preset for a .weights.h5 file (see `info --list`)",
+        help="preset of a .weights.h5 file or a checkpoint (see `info --list`)",
     )
     parser.add_argument(
         "--num-classes",
@@ -19,7 +21,8 @@ def add_model_arguments(parser):
     )
     parser.add_argument(
         "--labels",
-        help="label map: one class name per line, a JSON list, or JSON {name: id}",
+        help="label map: one class name per line, a JSON list, or JSON {name: id} "
+        "(default: the model's own class names)",
     )
 
 
@@ -28,7 +31,9 @@ def add_window_arguments(parser):
     ``--target-fps``, ``--window-stride``, ``--backend``, ``--short-side``,
     ``--crop-size`` (the same meaning for ``predict`` and ``explain``)."""
     parser.add_argument(
-        "--sampling-rate", type=int, default=2, help="frame step inside a window (2)"
+        "--sampling-rate",
+        type=int,
+        help="frame step inside a window (default: the model's, else 2)",
     )
     parser.add_argument(
         "--target-fps",
@@ -49,14 +54,16 @@ def add_window_arguments(parser):
         help="video decoder (opencv)",
     )
     parser.add_argument(
-        "--short-side", type=int, default=256, help="resize short side to (256)"
+        "--short-side",
+        type=int,
+        help="resize short side to (default: the model's, else 256)",
     )
     parser.add_argument(
         "--crop-size",
         type=int,
         default=None,
-        help="square crop side (default: the model's image_size, else 224); "
-        "0 disables cropping",
+        help="square crop side (default: the model's, else its image_size, else "
+        "224); 0 disables cropping",
     )
 
 
@@ -72,10 +79,11 @@ def crop_size_from_args(args, image_size):
 def load_model_from_args(args):
     """Builds or loads the model the options name."""
     from keras_slowfast.models.loading import load_model
+    from keras_slowfast.models.zoo import is_zoo_name
 
     overrides = {}
     if args.num_classes is not None:
-        if args.preset is None:
-            raise ValueError("--num-classes needs --preset")
+        if args.preset is None and not is_zoo_name(args.weights):
+            raise ValueError("--num-classes needs --preset or a pretrained preset")
         overrides["num_classes"] = args.num_classes
     return load_model(args.weights, preset=args.preset, **overrides)

@@ -30,13 +30,19 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--weights",
-        help="a saved detector (.keras) or SlowFastR50Detection weights "
-        "(.weights.h5); default: untrained SlowFastR50Detection",
+        help="a pretrained AVA preset (e.g. slowfast_8x8_r50_ava_v2.2, see `info "
+        "--weights`), a saved detector (.keras), a checkpoint (.pyth/.pkl) or its "
+        "URL, or SlowFastR50Detection weights (.weights.h5); default: untrained",
     )
-    parser.add_argument("--label-map", help="AVA label map .pbtxt for action names")
+    parser.add_argument(
+        "--label-map",
+        help="AVA label map .pbtxt for action names (default: the model's names)",
+    )
     parser.add_argument("--csv", help="also write detections in AVA CSV format here")
     parser.add_argument(
-        "--sampling-rate", type=int, default=2, help="frame step of the clips (2)"
+        "--sampling-rate",
+        type=int,
+        help="frame step of the clips (default: the model's, else 2)",
     )
     parser.add_argument(
         "--image-size", type=int, default=256, help="clip size, letterboxed (256)"
@@ -106,7 +112,7 @@ def run(args):
         names = [label_map[a] for a in action_ids]
     else:
         action_ids = list(range(1, model.num_classes + 1))
-        names = [f"action {a}" for a in action_ids]
+        names = model.class_names or [f"action {a}" for a in action_ids]
 
     result = detect_video(
         model,

@@ -35,16 +35,12 @@ def add_arguments(parser):
 
 
 def run(args):
-    from keras_slowfast.commands._model_args import (
-        crop_size_from_args,
-        load_model_from_args,
-    )
+    from keras_slowfast.commands._model_args import load_model_from_args
     from keras_slowfast.explain.video import explain_video
 
     if not args.out and not args.frames_out:
         raise ValueError("give --out VIDEO and/or --frames-out DIR")
     model = load_model_from_args(args)
-    crop_size = crop_size_from_args(args, model.inputs[0].shape[2:4])
     result = explain_video(
         model,
         args.video,
@@ -56,7 +52,7 @@ def run(args):
         target_fps=args.target_fps,
         window_stride=args.window_stride,
         short_side=args.short_side,
-        crop_size=crop_size,
+        crop_size=args.crop_size,
         opacity=args.opacity,
         backend=args.backend,
         verbose=0 if args.quiet else 1,

@@ -44,13 +44,15 @@ def add_arguments(parser):
         "(serving_default), or normalized float32 clips",
     )
     parser.add_argument(
-        "--short-side", type=int, default=256, help="resize short side to (256)"
+        "--short-side",
+        type=int,
+        help="resize short side to (default: the model's, else 256)",
     )
     parser.add_argument(
         "--crop-size",
         type=int,
-        default=224,
-        help="center crop side after resizing (224); 0 disables cropping",
+        help="center crop side after resizing (default: the model's, else its "
+        "image_size, else 224); 0 disables cropping",
     )
     parser.add_argument("--top-k", type=int, default=5, help="top_k outputs (5)")
     parser.add_argument(
@@ -114,7 +116,7 @@ def run(args):
     model = load_model_from_args(args)
     common = dict(
         short_side=args.short_side,
-        crop_size=args.crop_size or None,
+        crop_size=args.crop_size,
         labels=args.labels,
         top_k=args.top_k,
         box_format=args.box_format,

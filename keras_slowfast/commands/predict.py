@@ -75,8 +75,8 @@ def run(args):
     import json
 
     from keras_slowfast.data.decode import VideoDecodeError
-    from keras_slowfast.export import load_label_map
     from keras_slowfast.inference.classify import predict_video
+    from keras_slowfast.labels import load_label_map
 
     if not args.videos and args.camera is None:
         raise ValueError("give VIDEO files or --camera SOURCE")
@@ -84,11 +84,11 @@ def run(args):
         raise ValueError("give either VIDEO files or --camera, not both")
     model = _load_model(args)
     labels = load_label_map(args.labels) if args.labels else None
-    crop_size = crop_size_from_args(
-        args,
-        model.metadata.get("image_size")
-        if args.runtime != "keras"
-        else model.inputs[0].shape[2:4],
+    # A Keras model resolves an unset crop from its own settings.
+    crop_size = (
+        args.crop_size
+        if args.runtime == "keras"
+        else crop_size_from_args(args, model.metadata.get("image_size"))
     )
     if args.camera is not None:
         return _run_stream(args, model, labels, crop_size)

@@ -1,4 +1,4 @@
-"""Shared converter machinery: safe checkpoint loading, key rules, weight checks.
+"""Shared converter machinery: checkpoint loading, key rules, weight checks.
 
 A converter turns each checkpoint key into a *target*: the path of a Keras
 variable below the model's top-level layers, such as
@@ -6,7 +6,8 @@ variable below the model's top-level layers, such as
 whose layers carry these names (``SlowFastBackbone`` and the task models
 around it) can therefore be loaded by the same rules; nothing is matched by position.
 
-torch is imported lazily, inside the functions that read checkpoint files.
+Files are read without torch (``checkpoint_file.py``); torch tensors passed in
+directly are converted with their own ``numpy()``.
 """
 
 import logging
@@ -14,6 +15,8 @@ import pickle
 import re
 
 import numpy as np
+
+from keras_slowfast.convert.caffe2 import caffe2_state_dict, is_caffe2_checkpoint
 
 logger = logging.getLogger("keras_slowfast")
 
@@ -111,53 +114,55 @@ def to_numpy(value):
 
 
 def load_checkpoint(path, trust_checkpoint=False):
-    """Reads a torch checkpoint file safely (tensors only, no arbitrary code).
+    """Reads a checkpoint file safely, without torch (see ``checkpoint_file``).
 
-    The file is opened with ``torch.load(..., weights_only=True)``, which
-    refuses pickled objects other than tensors and plain containers. A file
-    that needs full unpickling (custom classes, numpy objects, config objects)
-    is only opened with ``trust_checkpoint=True``: unpickling runs code stored
-    in the file, so do this only for files from a source you trust.
+    torch's zip and legacy files, Caffe2 pickles and gzip-compressed ones are
+    read by a restricted unpickler that only rebuilds arrays, numbers, strings,
+    dicts and config objects (as plain dicts); a file that names anything else
+    is refused. Only for such a file, and only with ``trust_checkpoint=True``
+    and torch installed, is it unpickled fully by torch, which runs code stored
+    in the file: do this only for files from a source you trust.
 
     Args:
-        path: str or path. The ``.pyth`` / ``.pt`` / ``.pth`` file.
-        trust_checkpoint: bool. Allow full unpickling.
+        path: str or path. The ``.pyth`` / ``.pt`` / ``.pth`` / ``.pkl`` file.
+        trust_checkpoint: bool. Allow full unpickling by torch.
 
     Returns:
-        The loaded object (usually a dict).
+        The loaded object (usually a dict), tensors as NumPy arrays.
 
     Raises:
         FileNotFoundError: when the file does not exist.
-        ValueError: when the file needs full unpickling and
-            ``trust_checkpoint`` is False, or when torch cannot read it.
+        ValueError: an unsafe file without ``trust_checkpoint``, or a
+            truncated or unreadable one.
     """
     import os
 
-    import torch
+    from keras_slowfast.convert.checkpoint_file import (
+        UnsafeCheckpointError,
+        read_checkpoint,
+    )
 
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: checkpoint file not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
+        return read_checkpoint(path)
+    except UnsafeCheckpointError as error:
         if not trust_checkpoint:
-            first_line = str(error).strip().splitlines()[0] if str(error) else ""
-            raise ValueError(
-                f"{path}: the checkpoint holds pickled objects other than tensors "
-                f"and cannot be loaded safely ({first_line}). If you trust its "
-                "source, pass trust_checkpoint=True (CLI: --trust-checkpoint) to "
-                "unpickle it fully; unpickling can run code stored in the file."
+            raise UnsafeCheckpointError(
+                f"{error}. If you trust its source, pass trust_checkpoint=True "
+                "(CLI: --trust-checkpoint) to unpickle it with torch, which runs "
+                "that code."
             ) from None
-        logger.warning("%s: fully unpickling a trusted checkpoint", path)
-        try:
-            return torch.load(path, map_location="cpu", weights_only=False)
-        except RuntimeError:
-            # A plain pickle (not written by torch.save), e.g. a Caffe2 .pkl of
-            # the PySlowFast model zoo; extract_state_dict then says what it is.
-            with open(path, "rb") as file:
-                return pickle.load(file, encoding="latin1")
-    except (RuntimeError, EOFError, OSError) as error:
+    try:
+        import torch
+    except ImportError:
+        raise ValueError(
+            f"{path}: trust_checkpoint=True unpickles with torch, which is not "
+            "installed (pip install keras_slowfast[torch])"
+        ) from None
+    logger.warning("%s: fully unpickling a trusted checkpoint with torch", path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as error:
         raise ValueError(f"{path}: not a readable torch checkpoint ({error})") from None
 
 
@@ -166,7 +171,8 @@ def extract_state_dict(checkpoint):
 
     PyTorchVideo and PySlowFast checkpoints store the weights under
     ``model_state``; other trainers use ``state_dict`` or ``model``. A plain
-    state dict is returned as is.
+    state dict is returned as is; a Caffe2 checkpoint's ``blobs`` are renamed
+    to PySlowFast's keys (``convert/caffe2.py``).
 
     Returns:
         dict mapping str keys to float32 NumPy arrays.
@@ -189,11 +195,8 @@ def extract_state_dict(checkpoint):
             "checkpoint holds no state dict: expected a dict of tensors, or one "
             f"under 'model_state' / 'state_dict'; got {type(checkpoint).__name__}"
         )
-    if "blobs" in state:
-        raise ValueError(
-            "this is a Caffe2 checkpoint (key 'blobs'); convert it to a PyTorch "
-            "checkpoint with PySlowFast first (TRAIN.CHECKPOINT_TYPE caffe2)"
-        )
+    if is_caffe2_checkpoint(state):
+        state = caffe2_state_dict(state)
     arrays = {}
     for key, value in state.items():
         if not hasattr(value, "shape"):

@@ -301,7 +301,9 @@ def convert_checkpoint(
     configs use ``channel_order="bgr"``) or ``preprocessor=``.
 
     Args:
-        checkpoint: str, path or dict. A ``.pyth``/``.pt`` file, or a loaded
+        checkpoint: str, path or dict. A ``.pyth`` / ``.pt`` / ``.pkl`` file
+            (torch zip or legacy, or Caffe2; read without torch), an http(s)
+            URL of one (downloaded once into the cache), or a loaded
             checkpoint / state dict.
         source: str. ``"pytorchvideo"``, ``"pyslowfast"`` or ``"auto"``
             (guessed from the key names).
@@ -311,8 +313,9 @@ def convert_checkpoint(
         num_classes: int or None. None takes the checkpoint's classes. A
             different number drops the checkpoint's classifier and starts a new
             one (for fine-tuning); this is logged as a warning.
-        trust_checkpoint: bool. Allow full unpickling of a checkpoint file
-            that holds more than tensors (only for files you trust).
+        trust_checkpoint: bool. Let torch fully unpickle a file that names
+            objects the safe reader refuses (runs code from the file: only for
+            files you trust; no zoo file needs it).
         progress: bool. Show a progress bar over the weights.
         **overrides: Any other :class:`SlowFastBackbone` argument (``alpha``,
             ``num_frames``, ``image_size``, ``spatial_strides``...) or
@@ -338,6 +341,10 @@ def convert_checkpoint(
     from keras_slowfast.models.classifier import SlowFastVideoClassifier
     from keras_slowfast.models.preprocessor import VideoPreprocessor
 
+    if isinstance(checkpoint, str) and checkpoint.startswith(("http://", "https://")):
+        from keras_slowfast.models.pretrained import download_checkpoint
+
+        checkpoint = download_checkpoint(checkpoint)
     if not isinstance(checkpoint, dict):
         checkpoint = load_checkpoint(checkpoint, trust_checkpoint=trust_checkpoint)
     arrays, keys = map_state_dict(checkpoint, source)

@@ -15,9 +15,14 @@ from keras_slowfast.data.decode import VideoReader, check_not_image
 from keras_slowfast.data.sampling import window_instants
 from keras_slowfast.explain import overlay
 from keras_slowfast.explain.grad_cam import grad_cam
-from keras_slowfast.export.saved_model import load_label_map
+from keras_slowfast.labels import load_label_map
 from keras_slowfast.models.preprocessor import VideoPreprocessor, preprocessor_of
-from keras_slowfast.models.task import is_detection_model, score_activation
+from keras_slowfast.models.task import (
+    input_settings,
+    is_detection_model,
+    model_class_names,
+    score_activation,
+)
 
 VIDEO_CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
 
@@ -50,11 +55,11 @@ def explain_video(
     class_name=None,
     labels=None,
     frames_out=None,
-    sampling_rate=2,
+    sampling_rate=None,
     target_fps=30.0,
     window_stride=None,
-    short_side=256,
-    crop_size=224,
+    short_side=None,
+    crop_size=None,
     opacity=0.5,
     scale=None,
     backend="opencv",
@@ -73,7 +78,8 @@ def explain_video(
             no video.
         class_name: str, int or None. The class to explain (a name from
             ``labels`` or an id); None explains each window's top class.
-        labels: list of names, a label map file, or None.
+        labels: list of names, a label map file, or None (the model's
+            ``class_names``, else ids).
         frames_out: str or None. Also write every frame as a PNG here.
         sampling_rate, target_fps, window_stride, short_side, crop_size,
             backend: the windows and views, as in ``predict_video``.
@@ -96,6 +102,9 @@ def explain_video(
             "explain_video explains classifiers; for a detector call "
             "keras_slowfast.explain.grad_cam(model, clip, boxes=...)"
         )
+    sampling_rate, short_side, crop_size = input_settings(
+        model, sampling_rate, short_side, crop_size
+    )
     preprocessor = VideoPreprocessor.from_convention(
         preprocessor_of(model).input_convention,
         short_side=short_side,
@@ -107,6 +116,8 @@ def explain_video(
         raise ValueError(f"out={out}: expected a .mp4 or .avi file")
     if isinstance(labels, (str, os.PathLike)):
         labels = load_label_map(labels)
+    if labels is None:
+        labels = model_class_names(model)
     num_classes = int(model.outputs[0].shape[-1])
     if labels is not None and len(labels) != num_classes:
         raise ValueError(

@@ -4,12 +4,9 @@ the same in-graph preprocessing (the model's ``VideoPreprocessor``), and
 
 from keras_slowfast.export.onnx import export_onnx
 from keras_slowfast.export.runtime import ExportedModel
-from keras_slowfast.export.saved_model import (
-    export_saved_model,
-    load_label_map,
-    reference_outputs,
-)
+from keras_slowfast.export.saved_model import export_saved_model, reference_outputs
 from keras_slowfast.export.tflite import export_tflite
+from keras_slowfast.labels import load_label_map
 
 __all__ = [
     "ExportedModel",

@@ -24,63 +24,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_slowfast.labels import load_label_map
 from keras_slowfast.models.precision import with_dtype
 from keras_slowfast.models.preprocessor import VideoPreprocessor, preprocessor_of
-from keras_slowfast.models.task import is_detection_model, score_activation
+from keras_slowfast.models.task import (
+    input_settings,
+    is_detection_model,
+    model_class_names,
+    score_activation,
+)
 
 PRECISIONS = ("float32", "float16", "bfloat16")
 BOX_FORMATS = ("normalized", "pixels")
 SIGNATURES = ("serving_default", "normalized")
-
-
-def load_label_map(path):
-    """Reads class names from a file, ordered by class id.
-
-    Accepts a text file with one name per line, a JSON list of names, or a JSON
-    object mapping names to ids (the Kinetics ``{"abseiling": 0, ...}`` format)
-    or ids to names.
-
-    Returns:
-        list of str, index = class id.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: the file cannot be read as a label map.
-    """
-    import json
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"label map {path}: file not found")
-    with open(path, encoding="utf-8") as file:
-        text = file.read()
-    if path.endswith(".json") or text.lstrip()[:1] in ("[", "{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"label map {path}: invalid JSON ({error})") from None
-        if isinstance(data, list):
-            return [str(name) for name in data]
-        if isinstance(data, dict):
-            try:
-                if all(str(key).isdigit() for key in data):
-                    pairs = {int(key): str(name) for key, name in data.items()}
-                else:
-                    pairs = {int(idx): str(name) for name, idx in data.items()}
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"label map {path}: expected {{name: id}} or {{id: name}}"
-                ) from None
-            if sorted(pairs) != list(range(len(pairs))):
-                raise ValueError(
-                    f"label map {path}: ids must be 0..{len(pairs) - 1} without gaps"
-                )
-            return [pairs[i] for i in range(len(pairs))]
-        raise ValueError(f"label map {path}: expected a JSON list or object")
-    names = [line.strip() for line in text.splitlines() if line.strip()]
-    if not names:
-        raise ValueError(f"label map {path}: no class names found")
-    return names
 
 
 def _input_frames(model):
@@ -242,8 +198,8 @@ class _Endpoints:
 def build_endpoints(
     model,
     *,
-    short_side=256,
-    crop_size=224,
+    short_side=None,
+    crop_size=None,
     labels=None,
     top_k=5,
     output_activation="auto",
@@ -265,6 +221,7 @@ def build_endpoints(
     """
     if box_format not in BOX_FORMATS:
         raise ValueError(f"box_format={box_format!r} must be one of {BOX_FORMATS}")
+    _, short_side, crop_size = input_settings(model, None, short_side, crop_size)
     preprocessor = VideoPreprocessor.from_convention(
         preprocessor_of(model).input_convention,
         short_side=short_side,
@@ -292,6 +249,8 @@ def build_endpoints(
         raise ValueError("the model's output has no static number of classes")
     if isinstance(labels, (str, os.PathLike)):
         labels = load_label_map(labels)
+    if labels is None:
+        labels = model_class_names(model)
     if labels is not None:
         labels = [str(name) for name in labels]
         if len(labels) != num_classes:
@@ -319,8 +278,8 @@ def export_saved_model(
     path,
     *,
     version=None,
-    short_side=256,
-    crop_size=224,
+    short_side=None,
+    crop_size=None,
     labels=None,
     top_k=5,
     precision="float32",
@@ -342,12 +301,15 @@ def export_saved_model(
         version: int or None. Version sub-directory; None picks one more than
             the highest existing version (1 for a new directory).
         short_side: int or None. The raw signature resizes the frames' short
-            side to this length; None keeps their size.
-        crop_size: int or None. Side of the center crop after resizing; None
-            skips cropping (detection models usually see the whole frame).
-            Must not exceed ``short_side``.
+            side to this length; None: the model's own (its preprocessor's,
+            as trained or published), else 256.
+        crop_size: int or None. Side of the center crop after resizing; None:
+            the model's own, else its fixed input size, else 224 for a
+            classifier and no crop for a detector (which sees the whole
+            frame); 0: no crop. Must not exceed ``short_side``.
         labels: list of class names, a label map file (see
-            ``load_label_map``), or None. Adds the ``top_k_names`` output.
+            ``load_label_map``), or None (the model's ``class_names``). Adds
+            the ``top_k_names`` output.
         top_k: int. Number of classes in ``top_k_ids`` / ``top_k_scores``
             (capped at the number of classes).
         precision: ``"float32"``, ``"float16"`` or ``"bfloat16"``. Weights and

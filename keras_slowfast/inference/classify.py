@@ -24,9 +24,16 @@ from keras_slowfast.data.decode import (
     stream_frames,
 )
 from keras_slowfast.export.runtime import ExportedModel
-from keras_slowfast.export.saved_model import load_label_map
+from keras_slowfast.labels import load_label_map
 from keras_slowfast.models.preprocessor import VideoPreprocessor, preprocessor_of
-from keras_slowfast.models.task import is_detection_model, score_activation
+from keras_slowfast.models.task import (
+    DEFAULT_SAMPLING_RATE,
+    DEFAULT_SHORT_SIDE,
+    input_settings,
+    is_detection_model,
+    model_class_names,
+    score_activation,
+)
 
 # Crop positions along each axis for 1- and 3-crop testing (PySlowFast: left,
 # center, right of the long side after the short-side resize).
@@ -66,9 +73,14 @@ class _ClipClassifier:
             )
         if num_crops not in CROP_POSITIONS:
             raise ValueError(f"num_crops={num_crops} must be 1 or 3")
-        self.sampling_rate = int(sampling_rate)
+        if not self.exported:
+            sampling_rate, short_side, crop_size = input_settings(
+                model, sampling_rate, short_side, crop_size
+            )
+        self.sampling_rate = int(sampling_rate or DEFAULT_SAMPLING_RATE)
         if self.sampling_rate < 1:
             raise ValueError(f"sampling_rate={sampling_rate} must be >= 1")
+        short_side = short_side or DEFAULT_SHORT_SIDE
         if self.exported:
             self.num_classes = model.num_classes
             self.num_frames = model.num_frames
@@ -100,8 +112,8 @@ class _ClipClassifier:
             )
         if isinstance(labels, (str, os.PathLike)):
             labels = load_label_map(labels)
-        if labels is None and self.exported:
-            labels = model.labels
+        if labels is None:
+            labels = model.labels if self.exported else model_class_names(model)
         if labels is not None and len(labels) != self.num_classes:
             raise ValueError(
                 f"the label map has {len(labels)} names, the model "
@@ -140,13 +152,13 @@ def predict_video(
     model,
     path,
     *,
-    sampling_rate=2,
+    sampling_rate=None,
     target_fps=30.0,
     num_clips=None,
     window_stride=None,
     num_crops=1,
-    short_side=256,
-    crop_size=224,
+    short_side=None,
+    crop_size=None,
     top_k=5,
     labels=None,
     batch_size=4,
@@ -176,8 +188,9 @@ def predict_video(
             as exported, center crop only); one with normalized input gets
             clips preprocessed here with the convention in its metadata.
         path: str. The video file.
-        sampling_rate: int. Frame step inside a window, in frames at
-            ``target_fps``.
+        sampling_rate: int or None. Frame step inside a window, in frames at
+            ``target_fps``; None: the model's own (its preprocessor's, as
+            trained or published), else 2.
         target_fps: float or None. Rate the video is resampled to (30, as in
             training); None uses the video's own rate.
         num_clips: int or None. Multi-view mode: this many uniformly spaced
@@ -185,11 +198,13 @@ def predict_video(
         window_stride: float or None. Seconds between sliding windows
             (default: the window span, no overlap).
         num_crops: int. 1 (center) or 3 (both ends and center of the long side).
-        short_side: int or None. Short side after resizing.
-        crop_size: int or None. Square crop side; None uses the model's fixed
-            ``image_size`` if it has one, else skips cropping.
+        short_side: int or None. Short side after resizing; None: the
+            model's own, else 256.
+        crop_size: int or None. Square crop side; None: the model's own, else
+            its fixed ``image_size`` if it has one, else no crop.
         top_k: int. Classes reported per window and for the video.
-        labels: list of names, a label map file, or None (names are ids).
+        labels: list of names, a label map file, or None (the model's
+            ``class_names``, else ids).
         batch_size: int. Views per model call.
         output_activation: ``"auto"``, ``"softmax"``, ``"sigmoid"`` or
             ``"none"``, as in ``export_saved_model``.
@@ -276,12 +291,12 @@ def predict_stream(
     model,
     source,
     *,
-    sampling_rate=2,
+    sampling_rate=None,
     target_fps=30.0,
     every=None,
     num_crops=1,
-    short_side=256,
-    crop_size=224,
+    short_side=None,
+    crop_size=None,
     top_k=5,
     labels=None,
     max_windows=None,

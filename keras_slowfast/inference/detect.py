@@ -26,6 +26,7 @@ from keras_slowfast.data.ava import letterbox
 from keras_slowfast.data.decode import VideoReader, check_not_image
 from keras_slowfast.data.sampling import DEFAULT_TARGET_FPS, keyframe_clip_instants
 from keras_slowfast.models.preprocessor import preprocessor_of
+from keras_slowfast.models.task import input_settings
 
 PERSON_DETECTORS = ("auto", "hog", "motion")
 
@@ -236,7 +237,7 @@ def detect_video(
     path,
     *,
     boxes="auto",
-    sampling_rate=2,
+    sampling_rate=None,
     target_fps=DEFAULT_TARGET_FPS,
     image_size=256,
     hog_threshold=0.5,
@@ -260,7 +261,9 @@ def detect_video(
             ``"hog"``, ``"motion"``, a dict ``{second: [(x1, y1, x2, y2)]}``
             in pixels of the video (e.g. from :func:`read_box_csv`), or a
             provider.
-        sampling_rate: int. Frame step of the clips at ``target_fps``.
+        sampling_rate: int or None. Frame step of the clips at
+            ``target_fps``; None: the model's own (as trained or published),
+            else 2.
         target_fps: float. Rate the clip's frames are taken at.
         image_size: int. Side of the letterboxed clip.
         hog_threshold: float. Minimum HOG score (``"hog"`` and ``"auto"``).
@@ -282,6 +285,7 @@ def detect_video(
     image_size = int(image_size)
     if image_size < 1:
         raise ValueError(f"image_size={image_size} must be a positive number of pixels")
+    sampling_rate = input_settings(model, sampling_rate)[0]
     if int(sampling_rate) < 1:
         raise ValueError(f"sampling_rate={sampling_rate} must be >= 1")
     if len(model.inputs) != 2:

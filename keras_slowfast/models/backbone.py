@@ -328,10 +328,27 @@ class SlowFastBackbone(keras.Model):
     def from_preset(cls, preset, **overrides):
         """Builds a named preset (see ``SlowFastBackbone.presets``).
 
+        A weighted preset (``keras_slowfast.zoo_names()``) gives the
+        pretrained backbone of that published model (downloaded and converted
+        on first use, then cached).
+
         Args:
-            preset: str. A preset name such as ``"slowfast_8x8_r50"``.
-            **overrides: backbone arguments replacing the preset's values.
+            preset: str. A preset name such as ``"slowfast_8x8_r50"`` or
+                ``"slowfast_8x8_r50_kinetics400"``.
+            **overrides: backbone arguments replacing the preset's values (not
+                for a weighted preset).
         """
+        from keras_slowfast.models.zoo import is_zoo_name
+
+        if is_zoo_name(preset):
+            if overrides:
+                raise ValueError(
+                    f"weighted preset {preset!r} takes no overrides, got "
+                    f"{sorted(overrides)}"
+                )
+            from keras_slowfast.models.pretrained import load_pretrained
+
+            return load_pretrained(preset).backbone
         return cls(**{**preset_config(preset), **overrides})
 
 

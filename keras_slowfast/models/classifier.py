@@ -36,6 +36,9 @@ class SlowFastVideoClassifier(SlowFastTask):
             (mean, std, channel order), resize and crop the model was trained
             with; saved with the model. None: RGB in [0, 1], mean 0.45, std
             0.225 (the PyTorchVideo / PySlowFast Kinetics models).
+        class_names: list of str or None. Name of each class (index = class
+            id), saved with the model; prediction, detection, explanation and
+            export show these names.
         **kwargs: ``name``, ``dtype`` (the head's policy; default: the
             backbone's) and ``trainable``.
 
@@ -47,6 +50,8 @@ class SlowFastVideoClassifier(SlowFastTask):
     (2, 5)
     """
 
+    ZOO_TASK = "classifier"
+
     def __init__(
         self,
         backbone,
@@ -56,6 +61,7 @@ class SlowFastVideoClassifier(SlowFastTask):
         activation=None,
         head_spatial_pool_size=None,
         preprocessor=None,
+        class_names=None,
         **kwargs,
     ):
         check_backbone(backbone, "SlowFastVideoClassifier")
@@ -76,7 +82,7 @@ class SlowFastVideoClassifier(SlowFastTask):
         super().__init__(inputs=video, outputs=outputs, **kwargs)
         # Set after the functional init: on the torch backend a layer is a
         # torch Module, which takes no sub-modules before its own init.
-        self._set_task_parts(backbone, head, preprocessor, dtype)
+        self._set_task_parts(backbone, head, preprocessor, dtype, class_names)
         self.num_classes = self.head.num_classes
         self.dropout_rate = self.head.dropout_rate
         self.activation = self.head.activation

@@ -36,7 +36,8 @@ class SlowFastDetector(SlowFastTask):
     with :class:`DetectionBinaryCrossentropy`.
 
     Args:
-        backbone: :class:`SlowFastBackbone` with ``pathways="slowfast"``.
+        backbone: :class:`SlowFastBackbone`: both pathways, or the Slow one
+            alone (PyTorchVideo ``slow_r50_detection``).
         num_classes: int. Action classes (80 for AVA).
         max_boxes: int or None. Boxes per clip; None accepts any number.
         roi_size: int or 2 ints. RoIAlign output size.
@@ -49,6 +50,9 @@ class SlowFastDetector(SlowFastTask):
         activation: ``"sigmoid"``, ``"softmax"`` or None.
         preprocessor: :class:`VideoPreprocessor` or None (the default
             convention), saved with the model.
+        class_names: list of str or None. Name of each class (index = class
+            id), saved with the model; prediction, detection, explanation and
+            export show these names.
         **kwargs: ``name``, ``dtype`` (the head's policy; default: the
             backbone's) and ``trainable``.
 
@@ -68,6 +72,8 @@ class SlowFastDetector(SlowFastTask):
         "spatial_dilations": DETECTION_SPATIAL_DILATIONS,
     }
 
+    ZOO_TASK = "detector"
+
     def __init__(
         self,
         backbone,
@@ -81,15 +87,11 @@ class SlowFastDetector(SlowFastTask):
         dropout_rate=0.5,
         activation="sigmoid",
         preprocessor=None,
+        class_names=None,
         **kwargs,
     ):
         check_backbone(backbone, "SlowFastDetector")
         check_model_keywords(kwargs, "SlowFastDetector")
-        if backbone.pathways != "slowfast":
-            raise ValueError(
-                "SlowFastDetector needs a backbone with pathways='slowfast', got "
-                f"pathways={backbone.pathways!r}"
-            )
         check_choice(activation, HEAD_ACTIVATIONS, "activation")
         preprocessor = task_preprocessor(preprocessor)
         dtype = kwargs.pop("dtype", None) or backbone.dtype_argument
@@ -109,11 +111,12 @@ class SlowFastDetector(SlowFastTask):
         )
         video = backbone.input
         boxes = keras.Input(shape=(max_boxes, 4), name="boxes")
-        slow, fast = backbone(video)
-        scores = head([slow, fast, boxes])
+        maps = backbone(video)
+        maps = list(maps) if isinstance(maps, (list, tuple)) else [maps]
+        scores = head([*maps, boxes])
         super().__init__(inputs=[video, boxes], outputs=scores, **kwargs)
         # Set after the functional init (torch backend; see the classifier).
-        self._set_task_parts(backbone, head, preprocessor, dtype)
+        self._set_task_parts(backbone, head, preprocessor, dtype, class_names)
         self.num_classes = self.head.num_classes
         self.max_boxes = max_boxes
         self.roi_size = list(self.head.roi_align.output_size)

@@ -186,30 +186,94 @@ def model_from_config(config, detector=False):
 
 
 def model_from_preset(name, detector=False, **overrides):
-    """A classifier (or detector) on a named backbone preset, untrained."""
+    """A classifier (or detector) on a named preset, untrained.
+
+    A weighted preset gives its reference model with class names and input
+    settings but without downloading its weights (for a ``.weights.h5`` file
+    that holds them); it takes only ``num_classes``.
+    """
+    from keras_slowfast.models.zoo import is_zoo_name
+
+    if is_zoo_name(name):
+        from keras_slowfast.models.pretrained import build_zoo_model, with_new_head
+
+        num_classes = overrides.pop("num_classes", None)
+        if overrides:
+            raise ValueError(
+                f"weighted preset {name!r} takes only num_classes, got "
+                f"{sorted(overrides)}"
+            )
+        model = build_zoo_model(name)
+        if num_classes is not None and int(num_classes) != model.num_classes:
+            model = with_new_head(model, num_classes)
+        return model
     cls = SlowFastDetector if detector else SlowFastVideoClassifier
     return cls.from_preset(name, **overrides)
+
+
+CHECKPOINT_SUFFIXES = (".pyth", ".pth", ".pt", ".pkl", ".gz")
+
+
+def _is_url(source):
+    return source.startswith(("http://", "https://"))
+
+
+def _load_checkpoint_source(source, preset, overrides):
+    """A checkpoint file or URL -> a converted model."""
+    from keras_slowfast.models.pretrained import load_checkpoint_url, load_pretrained
+    from keras_slowfast.models.zoo import is_zoo_name
+
+    if is_zoo_name(preset):
+        extra = sorted(set(overrides) - {"num_classes"})
+        if extra:
+            raise ValueError(
+                f"weighted preset {preset!r} takes only num_classes, got {extra}"
+            )
+        checkpoint = source
+        if _is_url(source):
+            from keras_slowfast.models.pretrained import download_checkpoint
+
+            checkpoint = download_checkpoint(source)
+        return load_pretrained(preset, checkpoint=checkpoint, **overrides)
+    if _is_url(source):
+        return load_checkpoint_url(source, preset=preset, **overrides)
+    from keras_slowfast.convert.converter import convert_checkpoint
+
+    return convert_checkpoint(source, preset=preset, **overrides)
 
 
 def load_model(
     source, *, preset=None, config=None, detector=False, compile=False, **overrides
 ):
-    """Loads a model from a ``.keras`` file, ``.weights.h5`` file or preset name.
+    """Loads a model from a file, a checkpoint, a URL or a preset name.
 
     Args:
-        source: str or path. A ``.keras`` model file; a ``.weights.h5`` file
-            whose architecture comes from ``config``, else from a
-            ``<name>.config.json`` beside it, else from ``preset``; or a
-            preset name (``SlowFastBackbone.presets``) for an untrained model.
-        preset: str or None. Architecture of a ``.weights.h5`` file.
+        source: str or path. One of:
+
+            * a weighted preset name (``keras_slowfast.zoo_names()``): the
+              published model with its weights, downloaded and converted on
+              first use, then read from the cache;
+            * a ``.keras`` model file;
+            * a ``.weights.h5`` file whose architecture comes from ``config``,
+              else from a ``<name>.config.json`` beside it, else from
+              ``preset``;
+            * a PyTorchVideo / PySlowFast / Caffe2 checkpoint file (``.pyth``,
+              ``.pth``, ``.pt``, ``.pkl``, optionally ``.gz``) or an http(s)
+              URL of one, converted (see ``convert_checkpoint``; with a
+              weighted ``preset``, that preset's model, names and settings);
+            * an architecture preset name (``SlowFastBackbone.presets``) for
+              an untrained model.
+        preset: str or None. Architecture of a ``.weights.h5`` file, or the
+            preset of a checkpoint.
         config: dict or None. Architecture of a ``.weights.h5`` file: a task's
             ``get_config()``.
         detector: bool. Build a :class:`SlowFastDetector` (AVA backbone
-            strides) rather than a classifier from a preset.
+            strides) rather than a classifier from an architecture preset.
         compile: bool. Restore the training configuration of a ``.keras``
             file.
         **overrides: arguments for a model built from a preset (e.g.
-            ``num_classes=10``).
+            ``num_classes=10``; a weighted preset takes only ``num_classes``,
+            which puts a new head on the pretrained backbone).
 
     Returns:
         A :class:`SlowFastVideoClassifier`, :class:`SlowFastDetector` or
@@ -219,16 +283,36 @@ def load_model(
         FileNotFoundError: a path that does not exist.
         ValueError: an unknown file type or preset, a missing architecture, or
             weights that do not fit it, each naming the file.
+        keras_slowfast.models.pretrained.WeightsDownloadError: a download
+            that failed (one line: the URL and how to pass a local file).
     """
     from keras_slowfast.models.presets import preset_names
+    from keras_slowfast.models.zoo import is_zoo_name, zoo_names
 
     source = os.fspath(source)
+    if is_zoo_name(source) and not os.path.exists(source):
+        from keras_slowfast.models.pretrained import load_pretrained
+
+        extra = sorted(set(overrides) - {"num_classes"})
+        if preset is not None or config is not None:
+            extra.append("preset" if preset is not None else "config")
+        if extra:
+            raise ValueError(
+                f"weighted preset {source!r} takes only num_classes, got {extra}"
+            )
+        return load_pretrained(source, **overrides)
     if source in preset_names() and not os.path.exists(source):
         return model_from_preset(source, detector=detector, **overrides)
+    if _is_url(source) or source.endswith(CHECKPOINT_SUFFIXES):
+        if not _is_url(source) and not os.path.isfile(source):
+            raise FileNotFoundError(f"checkpoint {source}: no such file")
+        return _load_checkpoint_source(source, preset, overrides)
     if not source.endswith((".keras", ".weights.h5")):
         raise ValueError(
-            f"model {source}: expected a .keras model file, a .weights.h5 file "
-            f"or a preset name ({', '.join(preset_names())})"
+            f"model {source}: expected a .keras model file, a .weights.h5 file, "
+            "a checkpoint (.pyth, .pth, .pt, .pkl) or its URL, or a preset name "
+            f"(weighted: {', '.join(zoo_names())}; architectures: "
+            f"{', '.join(preset_names())})"
         )
     if not os.path.isfile(source):
         raise FileNotFoundError(f"model {source}: no such file")

@@ -41,11 +41,11 @@ def _three_numbers(value, name):
     return tuple(values)
 
 
-def _size(value, name):
+def _size(value, name, unit="pixels"):
     if value is None:
         return None
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive number of pixels")
+        raise ValueError(f"{name}={value!r} must be a positive number of {unit}")
     return int(value)
 
 
@@ -74,6 +74,10 @@ class VideoPreprocessor(keras.layers.Layer):
             frames' size.
         crop_size: int or None. Side of the square crop; None skips cropping.
             At most ``short_side``.
+        sampling_rate: int or None. The frame step of the model's clips, in
+            frames of the video resampled to 30 fps (PySlowFast
+            ``DATA.SAMPLING_RATE``); recorded for prediction, which reads
+            clips the way the model was trained. None: not recorded.
         **kwargs: Layer arguments (``name``...).
 
     Examples:
@@ -90,6 +94,7 @@ class VideoPreprocessor(keras.layers.Layer):
         channel_order="rgb",
         short_side=None,
         crop_size=None,
+        sampling_rate=None,
         **kwargs,
     ):
         # The output is float32 whatever the global policy; the model casts it.
@@ -104,6 +109,7 @@ class VideoPreprocessor(keras.layers.Layer):
         )
         self.short_side = _size(short_side, "short_side")
         self.crop_size = _size(crop_size, "crop_size")
+        self.sampling_rate = _size(sampling_rate, "sampling_rate", "frames")
         if self.short_side is not None and self.crop_size is not None:
             if self.crop_size > self.short_side:
                 raise ValueError(
@@ -348,6 +354,7 @@ class VideoPreprocessor(keras.layers.Layer):
                 "channel_order": self.channel_order,
                 "short_side": self.short_side,
                 "crop_size": self.crop_size,
+                "sampling_rate": self.sampling_rate,
             }
         )
         return config

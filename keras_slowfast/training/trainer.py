@@ -30,6 +30,7 @@ import tensorflow as tf
 from keras_slowfast.models import factories
 from keras_slowfast.models.loading import load_model
 from keras_slowfast.models.precision import computes_in_float16, with_dtype
+from keras_slowfast.models.zoo import is_zoo_name, zoo_entry
 from keras_slowfast.training import distribute, resume
 from keras_slowfast.training.image_summaries import ImageSummaries
 from keras_slowfast.training.recipe import (
@@ -120,6 +121,8 @@ def _check_model_section(model, source):
         valid |= _keyword_names(finetune_model)
     _check_keys(f"{source}: model", model, valid)
     for key in ("path", "finetune_from"):
+        if key == "finetune_from" and is_zoo_name(model.get(key)):
+            continue  # a weighted preset, downloaded when the model is built
         if key in model and not os.path.isfile(str(model[key])):
             raise FileNotFoundError(
                 f"{source}: model.{key} {model[key]}: file not found"
@@ -186,11 +189,16 @@ def build_model(model_config, recipe=None):
     (SlowFast, SlowFastR50, SlowFastR101, SlowOnly, FastOnly); backbone and
     classifier arguments together; ``{path: model.keras}`` to continue from a
     saved model; or ``{finetune_from: PATH, num_classes: N, freeze_backbone: bool}``.
+    A weighted preset (``{preset: slowfast_8x8_r50_kinetics400, num_classes: N}``,
+    or as ``finetune_from``) starts from the published weights, with a new
+    head when ``num_classes`` differs from the preset's.
     The recipe's ``dropout_rate`` is used unless the section sets its own.
     """
     config = dict(model_config)
     if "path" in config:
         return load_model(config.pop("path"))
+    if is_zoo_name(config.get("preset")):
+        return _pretrained_model(config)
     if "finetune_from" in config:
         from keras_slowfast.training.finetune import finetune_model
 
@@ -214,6 +222,28 @@ def build_model(model_config, recipe=None):
             )
         return FACTORIES[name](**config)
     return factories.classifier_from_arguments(**config)
+
+
+def _pretrained_model(config):
+    """``{preset: WEIGHTED, num_classes: N, freeze_backbone: bool}``: the
+    published model, with a new head when ``num_classes`` differs."""
+    from keras_slowfast.models.pretrained import load_pretrained
+    from keras_slowfast.training.finetune import finetune_model
+
+    name = config.pop("preset")
+    num_classes = config.pop("num_classes", None)
+    freeze = bool(config.pop("freeze_backbone", False))
+    if config:
+        raise ValueError(
+            f"model.preset {name!r} is a weighted preset: it takes num_classes and "
+            f"freeze_backbone, not {', '.join(sorted(config))}"
+        )
+    model = load_pretrained(name)
+    if (num_classes is None or int(num_classes) == model.num_classes) and not freeze:
+        return model
+    return finetune_model(
+        model, num_classes or model.num_classes, freeze_backbone=freeze
+    )
 
 
 def _steps_per_epoch(dataset):
@@ -618,6 +648,9 @@ def model_input_convention(model_config):
     from keras_slowfast.models.preprocessor import VideoPreprocessor
 
     source = str(model_config.get("path") or model_config.get("finetune_from") or "")
+    weighted = model_config.get("preset") or model_config.get("finetune_from")
+    if is_zoo_name(weighted):
+        return {"channel_order": zoo_entry(weighted)["input"]["channel_order"]}
     if source.endswith(".keras") and os.path.isfile(source):
         return saved_input_convention(source)
     preprocessor = model_config.get("preprocessor")

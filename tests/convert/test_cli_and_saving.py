@@ -1,5 +1,6 @@
 """The ``convert`` command and saving converted models (fresh-process reloads)."""
 
+import collections
 import os
 import subprocess
 import sys
@@ -125,10 +126,11 @@ def test_cli_convert_errors_are_one_line(checkpoint, tmp_path, capsys):
     assert cli.main(["convert", str(checkpoint), str(tmp_path / "out.h5")]) == 2
     assert "error: output=" in capsys.readouterr().err
     unsafe = tmp_path / "unsafe.pyth"
-    torch.save({"model_state": {}, "extra": np.dtype("float32")}, unsafe)
+    torch.save({"model_state": {}, "extra": collections.Counter(a=1)}, unsafe)
     assert cli.main(["convert", str(unsafe), str(tmp_path / "out.keras")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "--trust-checkpoint" in error
+    assert "collections.Counter" in error and len(error.strip().splitlines()) == 1
     missing = tmp_path / "missing.pyth"
     assert cli.main(["convert", str(missing), str(tmp_path / "out.keras")]) == 2
     assert "missing.pyth" in capsys.readouterr().err

@@ -294,13 +294,13 @@ def test_a_checkpoint_without_classifier_gives_the_backbone(reference, state):
     )
 
 
-def test_a_caffe2_pickle_is_named_as_such(tmp_path):
+def test_a_caffe2_pickle_is_read_without_trust_under_pyslowfast_names(tmp_path):
     import pickle
 
     path = tmp_path / "SLOWFAST_8x8_R50.pkl"
+    kernel = np.arange(64 * 3 * 49, dtype="float32").reshape(64, 3, 1, 7, 7)
     with open(path, "wb") as file:
-        pickle.dump({"blobs": {"conv1_w": np.zeros((64, 3, 1, 7, 7))}}, file)
-    with pytest.raises(ValueError, match="trust_checkpoint=True"):
-        convert_checkpoint(str(path), progress=False)
-    with pytest.raises(ValueError, match="Caffe2 checkpoint"):
-        convert_checkpoint(str(path), trust_checkpoint=True, progress=False)
+        pickle.dump({"blobs": {"conv1_w": kernel, "conv1_w_momentum": kernel}}, file)
+    arrays, keys = map_state_dict(load_checkpoint(path))
+    assert keys == {"slow_stem/conv/conv/kernel": "s1.pathway0_stem.conv.weight"}
+    np.testing.assert_array_equal(arrays["slow_stem/conv/conv/kernel"], kernel)

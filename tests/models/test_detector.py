@@ -154,8 +154,15 @@ def test_bad_inputs():
         model([video[:, :4], boxes])
     with pytest.raises(ValueError, match="video, boxes"):
         model(video)
-    with pytest.raises(ValueError, match="pathways"):
-        SlowFastDetector(tiny_backbone(pathways="slow"), 5)
+
+
+def test_a_slow_only_detector_scores_boxes():
+    """PyTorchVideo's slow_r50_detection layout: the Slow pathway alone."""
+    model = SlowFastDetector(tiny_backbone(pathways="slow"), 5)
+    video, boxes = _inputs()
+    scores = np.asarray(model([video, boxes]))
+    assert scores.shape == (*boxes.shape[:2], 5)
+    assert model.head.proj.kernel.shape[0] == model.backbone.feature_channels["slow"]
 
 
 @pytest.mark.large
@@ -216,6 +223,45 @@ def test_matches_pytorchvideo_detection_model():
     np.testing.assert_allclose(ours[0], expected[:2], rtol=1e-4, atol=1e-4 * scale)
     np.testing.assert_allclose(ours[1, 0], expected[2], rtol=1e-4, atol=1e-4 * scale)
     assert np.all(ours[1, 1] == 0.0)
+
+
+@pytest.mark.large
+@pytest.mark.torch
+def test_slow_only_ava_preset_matches_pytorchvideo_slow_r50_detection():
+    """The architecture of weighted preset ``slow_4x16_r50_ava_v2.2`` is
+    PyTorchVideo's ``slow_r50_detection``: converted random weights give its
+    logits on clip + boxes (before the sigmoid)."""
+    import torch
+
+    from keras_slowfast.models.zoo import zoo_entry
+    from tests.convert.torch_reference import randomize
+
+    hub = import_pytorchvideo_models().hub
+    reference = hub.slow_r50_detection(
+        pretrained=False, model_num_class=6, head_activation=None
+    )
+    randomize(reference, seed=5)
+    entry = zoo_entry("slow_4x16_r50_ava_v2.2")
+    model = SlowFastDetector.from_preset(
+        entry["architecture"],
+        num_classes=6,
+        activation=None,
+        **entry["backbone"],
+        **entry["head"],
+    )
+    load_state_dict(model, {"model_state": reference.state_dict()}, progress=False)
+    rng = np.random.default_rng(1)
+    video = rng.normal(size=(1, 4, 96, 96, 3)).astype("float32")
+    boxes = np.array([[[5.0, 10.0, 60.0, 90.0], [30.0, 0.0, 95.0, 70.0]]], "float32")
+    ours = keras.ops.convert_to_numpy(model([video, boxes], training=False))
+    rois = torch.tensor([[0, *boxes[0, 0]], [0, *boxes[0, 1]]], dtype=torch.float32)
+    with torch.no_grad():
+        expected = reference(
+            torch.from_numpy(video).permute(0, 4, 1, 2, 3), rois
+        ).numpy()
+    scale = np.abs(expected).max()
+    assert scale > 0.5
+    np.testing.assert_allclose(ours[0], expected, rtol=1e-4, atol=1e-5 * scale)
 
 
 @pytest.mark.large
