@@ -22,6 +22,7 @@ from keras_slowfast.models import (
     from_preset,
     load_model,
     preset_names,
+    zoo_names,
 )
 
 __version__ = "0.1.0"
@@ -70,4 +71,5 @@ __all__ = [
     "load_model",
     "predict_video",
     "preset_names",
+    "zoo_names",
 ]

@@ -36,8 +36,8 @@ FENCE = re.compile(
 
 # Blocks that need files the test cannot make, by their README marker.
 SKIPPED = [
-    "slowfast_8x8_r50.weights.h5, slowfast_8x8_r50.config.json (converted as above)",
-    "a PySlowFast checkout, SLOWFAST_8x8_R50.pkl",
+    "network access to the model zoo (or KERAS_SLOWFAST_MIRROR), my_video.mp4",
+    "network access to the model zoo (or KERAS_SLOWFAST_MIRROR)",
     "SLOWFAST_8x8_R50.pyth",
     "train.csv, val.csv, /data/kinetics/ (Kinetics videos)",
     "charades_train.txt, Charades_v1/ (Charades videos)",
@@ -240,7 +240,7 @@ def test_blocks_that_need_downloads_use_the_current_api():
 
 
 def test_code_uses_no_removed_names_and_only_real_presets():
-    presets = set(keras_slowfast.preset_names())
+    presets = set(keras_slowfast.preset_names()) | set(keras_slowfast.zoo_names())
     for block in readme_blocks(language=None):
         assert not REMOVED.search(block.code), (
             f"{block}: {REMOVED.search(block.code)[0]} was removed (0.1 API)"

@@ -30,7 +30,7 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--weights",
-        help="a pretrained AVA preset (e.g. slowfast_8x8_r50_ava_v2.2, see `info "
+        help="a pretrained AVA preset (e.g. slowfast_8x8_r50_ava22, see `info "
         "--weights`), a saved detector (.keras), a checkpoint (.pyth/.pkl) or its "
         "URL, or SlowFastR50Detection weights (.weights.h5); default: untrained",
     )

@@ -1,10 +1,15 @@
 """Load PyTorchVideo and PySlowFast checkpoints into keras_slowfast models.
 
-torch is an optional dependency (``pip install keras_slowfast[torch]``); it is
-imported only when a checkpoint file is read, so importing this package does
-not import torch.
+Checkpoint files (torch zip or legacy, Caffe2 pickles, gzip-compressed) are
+read without torch and without running code from them
+(``checkpoint_file.read_checkpoint``); torch is needed only to unpickle a
+file of your own fully (``trust_checkpoint=True``).
 """
 
+from keras_slowfast.convert.checkpoint_file import (
+    UnsafeCheckpointError,
+    read_checkpoint,
+)
 from keras_slowfast.convert.common import (
     extract_state_dict,
     load_checkpoint,
@@ -22,6 +27,7 @@ from keras_slowfast.convert.converter import (
 
 __all__ = [
     "SOURCES",
+    "UnsafeCheckpointError",
     "checkpoint_settings",
     "convert_checkpoint",
     "detect_source",
@@ -30,5 +36,6 @@ __all__ = [
     "load_checkpoint",
     "load_state_dict",
     "map_state_dict",
+    "read_checkpoint",
     "torch_to_keras",
 ]

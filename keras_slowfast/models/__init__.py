@@ -19,6 +19,7 @@ from keras_slowfast.models.factories import (
 from keras_slowfast.models.loading import load_model
 from keras_slowfast.models.preprocessor import VideoPreprocessor
 from keras_slowfast.models.presets import preset_names
+from keras_slowfast.models.zoo import zoo_names
 
 __all__ = [
     "DetectionBinaryCrossentropy",
@@ -37,4 +38,5 @@ __all__ = [
     "from_preset",
     "load_model",
     "preset_names",
+    "zoo_names",
 ]

@@ -169,7 +169,7 @@ def build_zoo_model(name):
         num_classes=entry["num_classes"],
         class_names=builtin_label_map(entry["label_map"]),
         preprocessor=preprocessor,
-        name=name.replace(".", "_"),
+        name=name,
         **entry["backbone"],
         **entry["head"],
     )

@@ -20,7 +20,7 @@ Sources, read from the zoos' own files:
 
 Names follow ``{architecture}_{dataset}``; ``TxS`` is the Slow pathway's frames
 x stride as in the paper (PySlowFast's AVA file ``SLOWFAST_32x2_R101_50_50``,
-32 Fast frames at rate 2, is ``slowfast_8x8_r101_50_50_ava_v2.2``). A second
+32 Fast frames at rate 2, is ``slowfast_8x8_r101_50_50_ava22``). A second
 checkpoint of the same model carries its origin as a suffix (``_caffe2``,
 ``_multigrid``). No zoo publishes hashes of these files, so ``sha256`` is None
 and the download is checked by the converter instead (every weight must be
@@ -102,15 +102,15 @@ PARAMETERS = {
     "slowfast_16x8_r101_50_50_kinetics400": 53_774_808,
     "slow_8x8_r50_kinetics400": 32_454_096,
     "slow_4x16_r50_kinetics400": 32_454_096,
-    "slowfast_8x8_r50_ava_v2.2": 33_828_888,
-    "slow_4x16_r50_ava_v2.2": 31_798_416,
+    "slowfast_8x8_r50_ava22": 33_828_888,
+    "slow_4x16_r50_ava22": 31_798_416,
     "slowfast_4x16_r50_kinetics400_caffe2": 34_480_216,
     "slowfast_8x8_r50_kinetics400_caffe2": 34_566_488,
     "slow_4x16_r50_kinetics400_caffe2": 32_454_096,
     "slow_8x8_r50_kinetics400_caffe2": 32_454_096,
-    "slowfast_8x8_r101_50_50_ava_v2.1": 59_342_488,
-    "slowfast_8x8_r101_50_50_ava_v2.2": 59_342_488,
-    "slowfast_16x8_r101_50_50_ava_v2.2": 59_342_488,
+    "slowfast_8x8_r101_50_50_ava21": 59_342_488,
+    "slowfast_8x8_r101_50_50_ava22": 59_342_488,
+    "slowfast_16x8_r101_50_50_ava22": 59_342_488,
     "slowfast_8x8_r50_kinetics400_stepwise": 34_566_488,
     "slowfast_8x8_r50_kinetics400_multigrid": 34_566_488,
     "slowfast_16x8_r50_ssv2": 34_045_558,
@@ -212,7 +212,7 @@ ZOO = {
         "slow_4x16_r50", "SLOW_4x16_R50.pyth", 4, 16, "72.40 / 90.18", 32.45
     ),
     # PyTorchVideo, AVA v2.2 (mAP), Kinetics-400 pretrained.
-    "slowfast_8x8_r50_ava_v2.2": _entry(
+    "slowfast_8x8_r50_ava22": _entry(
         "slowfast_8x8_r50",
         f"{PYTORCHVIDEO_ZOO}/ava/SLOWFAST_8x8_R50_DETECTION.pyth",
         task="detector",
@@ -228,7 +228,7 @@ ZOO = {
         backbone=AVA_BACKBONE,
         reference=PYTORCHVIDEO_TABLE,
     ),
-    "slow_4x16_r50_ava_v2.2": _entry(
+    "slow_4x16_r50_ava22": _entry(
         "slow_4x16_r50",
         f"{PYTORCHVIDEO_ZOO}/ava/SLOW_4x16_R50_DETECTION.pyth",
         task="detector",
@@ -258,13 +258,13 @@ ZOO = {
         "slow_8x8_r50", "SLOWONLY_8x8_R50.pkl", 8, 8, "74.8 / 91.6"
     ),
     # PySlowFast, AVA (mAP), R101 50/50 with non-local blocks.
-    "slowfast_8x8_r101_50_50_ava_v2.1": _pyslowfast_ava(
+    "slowfast_8x8_r101_50_50_ava21": _pyslowfast_ava(
         "SLOWFAST_32x2_R101_50_50_v2.1.pkl", 32, "2.1", "28.2 mAP"
     ),
-    "slowfast_8x8_r101_50_50_ava_v2.2": _pyslowfast_ava(
+    "slowfast_8x8_r101_50_50_ava22": _pyslowfast_ava(
         "SLOWFAST_32x2_R101_50_50.pkl", 32, "2.2", "29.1 mAP"
     ),
-    "slowfast_16x8_r101_50_50_ava_v2.2": _pyslowfast_ava(
+    "slowfast_16x8_r101_50_50_ava22": _pyslowfast_ava(
         "SLOWFAST_64x2_R101_50_50.pkl", 64, "2.2", "29.4 mAP"
     ),
     # PySlowFast, Multigrid Training section.

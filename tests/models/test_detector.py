@@ -228,7 +228,7 @@ def test_matches_pytorchvideo_detection_model():
 @pytest.mark.large
 @pytest.mark.torch
 def test_slow_only_ava_preset_matches_pytorchvideo_slow_r50_detection():
-    """The architecture of weighted preset ``slow_4x16_r50_ava_v2.2`` is
+    """The architecture of weighted preset ``slow_4x16_r50_ava22`` is
     PyTorchVideo's ``slow_r50_detection``: converted random weights give its
     logits on clip + boxes (before the sigmoid)."""
     import torch
@@ -241,7 +241,7 @@ def test_slow_only_ava_preset_matches_pytorchvideo_slow_r50_detection():
         pretrained=False, model_num_class=6, head_activation=None
     )
     randomize(reference, seed=5)
-    entry = zoo_entry("slow_4x16_r50_ava_v2.2")
+    entry = zoo_entry("slow_4x16_r50_ava22")
     model = SlowFastDetector.from_preset(
         entry["architecture"],
         num_classes=6,

@@ -7,6 +7,7 @@ it, and for the full-size test PyTorchVideo's own zip checkpoint).
 the test's folder, so nothing outside the test is read or written.
 """
 
+import io
 import os
 
 import numpy as np
@@ -237,7 +238,7 @@ def test_mirror_urls_keep_the_path():
 
 def test_weighted_preset_misuse_is_named():
     with pytest.raises(ValueError, match="detector preset"):
-        ks.SlowFastVideoClassifier.from_preset("slowfast_8x8_r50_ava_v2.2")
+        ks.SlowFastVideoClassifier.from_preset("slowfast_8x8_r50_ava22")
     with pytest.raises(ValueError, match="classifier preset"):
         ks.SlowFastDetector.from_preset("slowfast_8x8_r50_kinetics400")
     with pytest.raises(ValueError, match="takes only num_classes"):
@@ -264,7 +265,7 @@ def test_zoo_entries_record_their_sources():
         assert entry["source"] in ("pytorchvideo", "pyslowfast"), name
         names = builtin_label_map(entry["label_map"])
         assert len(names) == entry["num_classes"], name
-        assert entry["task"] == ("detector" if "_ava_" in name else "classifier")
+        assert entry["task"] == ("detector" if "_ava2" in name else "classifier")
     assert zoo.ZOO["slowfast_8x8_r50_kinetics400"]["url"] == (
         "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics/"
         "SLOWFAST_8x8_R50.pyth"
@@ -333,3 +334,81 @@ def test_the_pytorchvideo_8x8_preset_end_to_end(tmp_path, monkeypatch):
         assert scale > 0.5 and np.abs(actual - expected).max() <= 1e-5 * scale
     assert model.class_names == builtin_label_map("kinetics400")
     assert (model.preprocessor.sampling_rate, model.preprocessor.crop_size) == (2, 256)
+
+
+def test_a_detection_preset_loads_with_ava_names_and_detect_uses_them(
+    tmp_path, monkeypatch, capsys
+):
+    """An AVA preset (a tiny one, its file in PyTorchVideo's zip layout written
+    by torch): ``SlowFastDetector.from_preset`` gives its scores and the 80
+    AVA names, and ``detect --weights NAME`` runs with them."""
+    import torch
+
+    from tests.inference.people import write_people_video
+    from tests.tiny_models import TINY_DETECTION_BACKBONE, tiny_detector
+
+    reference = tiny_detector(num_classes=80)
+    rng = np.random.default_rng(2)
+    for variable in reference.weights:
+        if variable.path.endswith("moving_variance"):
+            variable.assign(rng.uniform(0.5, 2.0, variable.shape).astype("float32"))
+        elif len(variable.shape) > 1:
+            variable.assign(rng.normal(0, 0.1, variable.shape).astype("float32"))
+    state = {
+        key: torch.from_numpy(value)
+        for key, value in torch_named_state_dict(reference, "pytorchvideo").items()
+    }
+    buffer = io.BytesIO()
+    torch.save({"model_state": state}, buffer)
+    path = "/pytorchvideo/model_zoo/ava/TINY_DETECTION.pyth"
+    backbone = dict(TINY_DETECTION_BACKBONE)
+    backbone["fusion_kernel_size"] = reference.backbone.fusion_kernel_size
+    entry = zoo._entry(
+        "slowfast_8x8_r50",
+        f"https://dl.fbaipublicfiles.com{path}",
+        task="detector",
+        source="pytorchvideo",
+        dataset="AVA v2.2",
+        label_map="ava",
+        num_classes=80,
+        num_frames=backbone.pop("num_frames"),
+        sampling_rate=2,
+        accuracy="-",
+        view=zoo.AVA_VIEW,
+        backbone=backbone,
+        reference="test",
+    )
+    monkeypatch.setitem(zoo.ZOO, "tiny_slowfast_ava22", entry)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    with zoo_server() as server:
+        server.files[path] = buffer.getvalue()
+        monkeypatch.setenv("KERAS_SLOWFAST_MIRROR", server.url)
+        model = ks.SlowFastDetector.from_preset("tiny_slowfast_ava22")
+        video = str(write_people_video(tmp_path / "people.mp4"))
+        boxes = tmp_path / "boxes.csv"
+        boxes.write_text("second,x1,y1,x2,y2\n0,4,4,40,60\n1,4,4,40,60\n")
+        out = tmp_path / "annotated.mp4"
+        arguments = ["detect", video, "--weights", "tiny_slowfast_ava22"]
+        arguments += ["--boxes", str(boxes), "--out", str(out)]
+        assert cli.main(arguments) == 0
+        assert server.requests == [path]
+    assert model.class_names == builtin_label_map("ava")
+    assert model.class_names[79] == "watch (a person)"
+    clip = rng.normal(size=(1, 8, 64, 64, 3)).astype("float32")
+    box = np.array([[[4.0, 8.0, 50.0, 60.0]]], "float32")
+    np.testing.assert_allclose(
+        np.asarray(model([clip, box], training=False)),
+        np.asarray(reference([clip, box], training=False)),
+        atol=1e-5,
+    )
+    assert out.exists() and "person box" in capsys.readouterr().out
+
+
+def test_exports_name_the_classes_of_a_weighted_preset(served):
+    from keras_slowfast.export.saved_model import build_endpoints
+
+    model = ks.load_model(NAME)
+    endpoints = build_endpoints(model)
+    assert endpoints.labels == builtin_label_map("kinetics400")
+    assert endpoints.preprocessor.crop_size == 32  # the preset's, not 224
+    assert endpoints.preprocessor.short_side == 40
