@@ -4,8 +4,9 @@ Install with ``pip install -e .[test]``; the extras are:
 
 * ``video``: PyAV, a second video decoder beside OpenCV.
 * ``tune``: keras-tuner for hyperparameter search.
-* ``torch``: PyTorch and PyTorchVideo, used only to convert reference checkpoints
-  and by the parity tests.
+* ``torch``: PyTorch and PyTorchVideo, for the parity tests and for fully
+  unpickling a checkpoint of your own (``--trust-checkpoint``); zoo checkpoints
+  are read and converted without them.
 * ``onnx``: tf2onnx, onnx and ONNX Runtime, for ``export --format onnx`` and
   running ``.onnx`` files.
 * ``tflite``: LiteRT (``ai-edge-litert``), the TFLite interpreter that replaces

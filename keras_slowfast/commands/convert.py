@@ -4,7 +4,11 @@ HELP = "Convert a PyTorchVideo or PySlowFast checkpoint to .keras or .weights.h5
 
 
 def add_arguments(parser):
-    parser.add_argument("checkpoint", help="input checkpoint (.pyth, .pt, .pth)")
+    parser.add_argument(
+        "checkpoint",
+        help="input checkpoint (.pyth, .pt, .pth, Caffe2 .pkl, optionally .gz) or "
+        "its http(s) URL; read without torch",
+    )
     parser.add_argument(
         "output",
         help="output file: NAME.keras (whole model) or NAME.weights.h5 (weights, "
@@ -38,8 +42,9 @@ def add_arguments(parser):
     parser.add_argument(
         "--trust-checkpoint",
         action="store_true",
-        help="allow full unpickling of a checkpoint that holds more than tensors "
-        "(runs code stored in the file: only for files you trust)",
+        help="let torch fully unpickle a file that holds objects the safe reader "
+        "refuses (runs code stored in the file: only for files you trust; no "
+        "zoo file needs it)",
     )
 
 

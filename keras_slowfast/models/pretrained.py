@@ -35,8 +35,11 @@ CACHE_FOLDER = "keras_slowfast"
 STALE_DOWNLOAD_SECONDS = 24 * 3600
 
 
-class WeightsDownloadError(OSError):
-    """A checkpoint could not be downloaded (offline, mirror down, bad file)."""
+class WeightsDownloadError(ValueError):
+    """A checkpoint could not be downloaded (offline, mirror down, bad file).
+
+    A ``ValueError``, so the command line reports it as one line (exit 2).
+    """
 
 
 def cache_root():
@@ -132,6 +135,8 @@ def download_checkpoint(url, sha256=None, local_hint=None):
             )
         except Exception as error:  # noqa: BLE001 - get_file raises plain Exception
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            # get_file's "URL fetch failure on URL: errno -- reason": the reason.
+            reason = reason.rpartition(" -- ")[2]
             raise WeightsDownloadError(
                 f"cannot download {origin} ({reason}); {hint}"
             ) from None
@@ -177,7 +182,7 @@ def build_zoo_model(name):
 
 def _local_hint(name):
     return (
-        f"or pass a local copy of the file with --weights FILE --preset {name} "
+        f"download it by other means and pass it with --weights FILE --preset {name} "
         f"(Python: load_model(FILE, preset={name!r}))"
     )
 
@@ -211,6 +216,9 @@ def _save_atomically(model, path):
     os.close(handle)
     try:
         model.save(scratch)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(scratch, 0o666 & ~umask)  # mkstemp's 0600 would hide it
         os.replace(scratch, path)
     finally:
         if os.path.exists(scratch):

@@ -137,6 +137,25 @@ def _kinetics(architecture, file, frames, rate, accuracy, params, **kwargs):
     )
 
 
+def _pytorchvideo_ava(architecture, file, frames, rate, mean_ap, params):
+    return _entry(
+        architecture,
+        f"{PYTORCHVIDEO_ZOO}/ava/{file}",
+        task="detector",
+        source="pytorchvideo",
+        dataset="AVA v2.2",
+        label_map="ava",
+        num_classes=80,
+        num_frames=frames,
+        sampling_rate=rate,
+        accuracy=f"{mean_ap} mAP",
+        params_millions=params,
+        view=AVA_VIEW,
+        backbone=AVA_BACKBONE,
+        reference=PYTORCHVIDEO_TABLE,
+    )
+
+
 def _caffe2_kinetics(architecture, file, frames, rate, accuracy):
     return _entry(
         architecture,
@@ -212,37 +231,11 @@ ZOO = {
         "slow_4x16_r50", "SLOW_4x16_R50.pyth", 4, 16, "72.40 / 90.18", 32.45
     ),
     # PyTorchVideo, AVA v2.2 (mAP), Kinetics-400 pretrained.
-    "slowfast_8x8_r50_ava22": _entry(
-        "slowfast_8x8_r50",
-        f"{PYTORCHVIDEO_ZOO}/ava/SLOWFAST_8x8_R50_DETECTION.pyth",
-        task="detector",
-        source="pytorchvideo",
-        dataset="AVA v2.2",
-        label_map="ava",
-        num_classes=80,
-        num_frames=32,
-        sampling_rate=2,
-        accuracy="24.67 mAP",
-        params_millions=33.82,
-        view=AVA_VIEW,
-        backbone=AVA_BACKBONE,
-        reference=PYTORCHVIDEO_TABLE,
+    "slowfast_8x8_r50_ava22": _pytorchvideo_ava(
+        "slowfast_8x8_r50", "SLOWFAST_8x8_R50_DETECTION.pyth", 32, 2, "24.67", 33.82
     ),
-    "slow_4x16_r50_ava22": _entry(
-        "slow_4x16_r50",
-        f"{PYTORCHVIDEO_ZOO}/ava/SLOW_4x16_R50_DETECTION.pyth",
-        task="detector",
-        source="pytorchvideo",
-        dataset="AVA v2.2",
-        label_map="ava",
-        num_classes=80,
-        num_frames=4,
-        sampling_rate=16,
-        accuracy="19.5 mAP",
-        params_millions=31.78,
-        view=AVA_VIEW,
-        backbone=AVA_BACKBONE,
-        reference=PYTORCHVIDEO_TABLE,
+    "slow_4x16_r50_ava22": _pytorchvideo_ava(
+        "slow_4x16_r50", "SLOW_4x16_R50_DETECTION.pyth", 4, 16, "19.5", 31.78
     ),
     # PySlowFast, Kinetics-400, Caffe2 pickles (top-1 / top-5, 3 x 10 views).
     "slowfast_4x16_r50_kinetics400_caffe2": _caffe2_kinetics(
