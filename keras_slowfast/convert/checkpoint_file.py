@@ -26,8 +26,10 @@ import gzip
 import io
 import os
 import pickle
+import re
 import struct
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -55,8 +57,10 @@ CONFIG_CLASSES = {
     ("slowfast.config.defaults", "CfgNode"),
     ("detectron2.config.config", "CfgNode"),
 }
-# Element kinds an array may have (no Python objects, no records).
+# Element kinds an array may have (no Python objects, no records), and the
+# dtype names they are pickled as ("f4", "<i8", "b1", "?"...).
 ARRAY_KINDS = "biufc"
+PLAIN_DTYPE = re.compile(r"[<>|=]?[?biufc]\d{0,2}")
 
 
 class UnsafeCheckpointError(ValueError):
@@ -82,7 +86,7 @@ class StorageRef:
 
 
 class LazyTensor:
-    """A tensor whose storage bytes are read after the pickle (see ``resolve``)."""
+    """A tensor whose storage bytes are read after the pickle (see ``_resolve``)."""
 
     def __init__(self, storage, offset, shape, strides):
         if not isinstance(storage, StorageRef):
@@ -91,12 +95,14 @@ class LazyTensor:
         self.offset = int(offset)
         self.shape = tuple(int(s) for s in shape)
         self.strides = tuple(int(s) for s in strides)
-        if len(self.shape) != len(self.strides):
-            raise ValueError("a tensor's shape and strides differ in length (damaged)")
+        if len(self.shape) != len(self.strides) or self.offset < 0:
+            raise ValueError("a tensor's offset, shape or strides are damaged")
 
     def to_numpy(self, storage_array):
         """The tensor as a NumPy array, copied out of its storage."""
         if not self.shape:
+            if self.offset >= storage_array.size:
+                raise ValueError("a scalar tensor lies past its storage (damaged)")
             return np.array(storage_array[self.offset])
         itemsize = storage_array.itemsize
         needed = (
@@ -145,8 +151,10 @@ class _DtypeBuilder:
     """Stands for ``numpy.dtype`` while a pickle rebuilds one."""
 
     def __init__(self, name, *_flags):
-        if not isinstance(name, str):
-            raise UnsafeCheckpointError(f"dtype {name!r} is not a type name")
+        if not isinstance(name, str) or not PLAIN_DTYPE.fullmatch(name):
+            raise UnsafeCheckpointError(
+                f"arrays of dtype {name!r:.20} are refused (objects or records)"
+            )
         self.name, self.byteorder = name, "="
 
     def __setstate__(self, state):
@@ -355,6 +363,14 @@ def _read_zip(file, source):
     return _resolve(obj, arrays)
 
 
+def _remaining(file):
+    """Bytes left to read in a seekable file."""
+    here = file.tell()
+    end = file.seek(0, os.SEEK_END)
+    file.seek(here)
+    return end - here
+
+
 def _read_legacy(file, source):
     SafeUnpickler(file, source).load()  # protocol version
     SafeUnpickler(file, source).load()  # system info
@@ -377,6 +393,11 @@ def _read_legacy(file, source):
         (numel,) = struct.unpack("<q", header)
         dtype = refs[str(key)].dtype if str(key) in refs else "uint8"
         itemsize = 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
+        if not 0 <= numel * itemsize <= _remaining(file):
+            raise ValueError(
+                f"{source}: storage {key} claims {numel} elements "
+                "past the file's end (truncated or damaged file)"
+            )
         raw = file.read(numel * itemsize)
         if len(raw) != numel * itemsize:
             raise ValueError(f"{source}: ends inside storage {key} (truncated file)")
@@ -428,23 +449,47 @@ def read_checkpoint(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: checkpoint file not found")
-    with _open_bytes(path) as file:
-        if zipfile.is_zipfile(file):
-            file.seek(0)
-            try:
-                return _read_zip(file, path)
-            except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as error:
-                raise ValueError(f"{path}: damaged torch zip file ({error})") from None
+    try:
+        with _open_bytes(path) as file:
+            return _read(file, path)
+    except ValueError as error:  # UnsafeCheckpointError included: name the file
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if not message.startswith(path):
+            message = f"{path}: {message}"
+        unsafe = isinstance(error, UnsafeCheckpointError)
+        raise (UnsafeCheckpointError if unsafe else ValueError)(message) from None
+    except UNREADABLE as error:
+        raise ValueError(
+            f"{path}: not a readable checkpoint (torch zip or legacy file, or a "
+            f"Caffe2 pickle; truncated or damaged?): {error or type(error).__name__}"
+        ) from None
+
+
+# What a truncated or damaged file raises while it is unpickled or unzipped.
+UNREADABLE = (
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    AttributeError,
+    TypeError,
+    OverflowError,
+    OSError,  # a damaged zip directory seeks before the file's start
+    MemoryError,  # a damaged length field asks for an absurd allocation
+    NotImplementedError,  # a damaged zip entry names an unknown compression
+    zlib.error,
+    RuntimeError,  # a damaged zip entry claims to be encrypted
+)
+
+
+def _read(file, path):
+    if zipfile.is_zipfile(file):
         file.seek(0)
-        try:
-            first = SafeUnpickler(file, path).load()
-            if first == LEGACY_MAGIC_NUMBER:
-                return _read_legacy(file, path)
-        except UnsafeCheckpointError:
-            raise
-        except (pickle.UnpicklingError, EOFError, struct.error, IndexError) as error:
-            raise ValueError(
-                f"{path}: not a readable checkpoint (torch zip or legacy file, or a "
-                f"Caffe2 pickle): {error or type(error).__name__}"
-            ) from None
-        return _resolve(first, lambda ref: None)
+        return _read_zip(file, path)
+    file.seek(0)
+    first = SafeUnpickler(file, path).load()
+    if first == LEGACY_MAGIC_NUMBER:
+        return _read_legacy(file, path)
+    return _resolve(first, lambda ref: None)

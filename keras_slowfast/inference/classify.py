@@ -201,7 +201,7 @@ def predict_video(
         short_side: int or None. Short side after resizing; None: the
             model's own, else 256.
         crop_size: int or None. Square crop side; None: the model's own, else
-            its fixed ``image_size`` if it has one, else no crop.
+            its fixed ``image_size`` if it has one, else 224; 0: no crop.
         top_k: int. Classes reported per window and for the video.
         labels: list of names, a label map file, or None (the model's
             ``class_names``, else ids).

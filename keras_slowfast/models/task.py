@@ -1,5 +1,7 @@
 """What every SlowFast task model shares: its backbone and its preprocessor."""
 
+import logging
+
 import keras
 
 from keras_slowfast.models.backbone import SlowFastBackbone, split_arguments
@@ -10,6 +12,8 @@ LEGACY_MESSAGE = (
     "which converts it, then save it again with model.save(path)"
 )
 
+
+logger = logging.getLogger("keras_slowfast")
 
 SCORE_ACTIVATIONS = ("auto", "softmax", "sigmoid", "none")
 # Reading a video when neither the caller nor the model says otherwise: the
@@ -58,8 +62,6 @@ def input_settings(model, sampling_rate=None, short_side=None, crop_size=None):
     means no crop (returned as None). An explicit value that differs from the
     model's own is used, with a one-line warning.
     """
-    import logging
-
     preprocessor = getattr(model, "preprocessor", None)
     saved = {
         name: getattr(preprocessor, name, None)
@@ -72,7 +74,7 @@ def input_settings(model, sampling_rate=None, short_side=None, crop_size=None):
     }
     for name, value in given.items():
         if value and saved[name] is not None and value != saved[name]:
-            logging.getLogger("keras_slowfast").warning(
+            logger.warning(
                 "%s=%s differs from the %s=%s %s was trained with",
                 name,
                 value,

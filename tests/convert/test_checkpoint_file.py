@@ -219,3 +219,28 @@ def test_truncated_and_damaged_files_give_one_line(tmp_path):
     damaged_gzip.write_bytes(gzip.compress(b"x" * 1000)[:30])
     with pytest.raises(ValueError, match="damaged.pyth.gz"):
         read_checkpoint(damaged_gzip)
+
+
+@pytest.mark.parametrize("layout", ["zip", "legacy", "caffe2"])
+def test_damaged_bytes_give_a_value_error_naming_the_file(tmp_path, layout):
+    """Random bytes overwritten anywhere: the reader raises ValueError (or reads
+    values), never another exception from deep inside pickle or zipfile."""
+    whole = tmp_path / "whole.pyth"
+    if layout == "caffe2":
+        blobs = {"conv1_w": np.arange(24, dtype="float32").reshape(2, 3, 4)}
+        whole.write_bytes(py2_blobs_pickle(blobs))
+    else:
+        state = {"model_state": {"w": torch.arange(12.0).reshape(3, 4), "b": 1}}
+        torch.save(state, whole, _use_new_zipfile_serialization=layout == "zip")
+    data = bytearray(whole.read_bytes())
+    rng = np.random.default_rng(0)
+    damaged = tmp_path / "damaged.pyth"
+    for _ in range(100):
+        copy = bytearray(data)
+        for index in rng.integers(0, len(copy), size=3):
+            copy[index] = int(rng.integers(0, 256))
+        damaged.write_bytes(bytes(copy))
+        try:
+            read_checkpoint(damaged)
+        except ValueError as error:
+            assert "damaged.pyth" in str(error)
