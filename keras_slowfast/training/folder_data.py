@@ -42,6 +42,36 @@ class VideoEpochs:
         )
 
 
+def _parse(config):
+    """``(train_root, validation_root, VideoDataConfig)`` of a folder section."""
+    config = dict(config)
+    config.pop("type", None)
+    train_root = config.pop("train", None)
+    if not train_root:
+        raise ValueError("data.train (a class-per-folder video tree) is required")
+    validation_root = config.pop("validation", None)
+    crop_size = config.pop("crop_size", None)
+    if crop_size:
+        config.setdefault("train_crop_size", crop_size)
+        config.setdefault("eval_crop_size", crop_size)
+    try:
+        return train_root, validation_root, datasets.VideoDataConfig(**config)
+    except TypeError as error:
+        raise ValueError(f"data section: {error}") from None
+
+
+def folder_input_settings(config):
+    """How the clips of a folder section are read at evaluation: the
+    ``VideoPreprocessor`` arguments a model trained on them records
+    (``sampling_rate``, ``short_side``, ``crop_size``)."""
+    data_config = _parse(config)[2]
+    return {
+        "sampling_rate": data_config.sampling_rate,
+        "short_side": data_config.eval_short_side,
+        "crop_size": data_config.eval_crop_size,
+    }
+
+
 def folder_datasets(config, batch_size, input_context=None):
     """``(train, validation, class_names, steps)`` for ``data: {type: folder}``.
 
@@ -55,19 +85,7 @@ def folder_datasets(config, batch_size, input_context=None):
     real count smaller). Validation uses one view per clip as configured
     (``num_clips`` x ``num_crops``); each view is scored separately.
     """
-    config = dict(config)
-    train_root = config.pop("train", None)
-    if not train_root:
-        raise ValueError("data.train (a class-per-folder video tree) is required")
-    validation_root = config.pop("validation", None)
-    crop_size = config.pop("crop_size", None)
-    if crop_size:
-        config.setdefault("train_crop_size", crop_size)
-        config.setdefault("eval_crop_size", crop_size)
-    try:
-        data_config = datasets.VideoDataConfig(**config)
-    except TypeError as error:
-        raise ValueError(f"data section: {error}") from None
+    train_root, validation_root, data_config = _parse(config)
     train_source = datasets.VideoClipDataset.from_folder(train_root, config=data_config)
     train = VideoEpochs(train_source, batch_size, input_context=input_context)
     validation = None

@@ -704,6 +704,45 @@ def build_datasets(data_config, recipe, input_context=None, input_convention=Non
     raise ValueError(f"data.type={kind!r} must be 'synthetic' or 'folder'")
 
 
+def record_training_inputs(model, class_names, data_config, strict=True):
+    """Saves with ``model`` what it is trained on: its class names and, for
+    folder data, how clips are read (sampling rate, short side, crop), so
+    prediction, explanation and export use them by default.
+
+    Args:
+        model: the task model about to be trained.
+        class_names: list of str or None. The data's classes, in label order.
+        data_config: dict. The config's ``data`` section.
+        strict: bool. A class count that differs from ``model.num_classes``
+            is an error (folder data); else the names are not recorded.
+
+    Raises:
+        ValueError: with ``strict``, the data has a different number of
+            classes than the model, named with both counts.
+    """
+    from keras_slowfast.models.preprocessor import VideoPreprocessor
+
+    num_classes = getattr(model, "num_classes", None)
+    if class_names is not None and num_classes is not None:
+        if len(class_names) == num_classes:
+            model.class_names = list(class_names)
+        elif strict:
+            shown = ", ".join(class_names[:6]) + (
+                ", ..." if len(class_names) > 6 else ""
+            )
+            raise ValueError(
+                f"model.num_classes={num_classes} but the data has "
+                f"{len(class_names)} classes ({shown}); set model.num_classes: "
+                f"{len(class_names)}"
+            )
+    if data_config.get("type") == "folder" and hasattr(model, "preprocessor"):
+        from keras_slowfast.training.folder_data import folder_input_settings
+
+        model.preprocessor = VideoPreprocessor.from_convention(
+            model.preprocessor.input_convention, **folder_input_settings(data_config)
+        )
+
+
 def train_from_config(config, verbose="auto", callbacks=()):
     """Runs a whole training job described by a config dict or file path.
 
@@ -735,8 +774,11 @@ def train_from_config(config, verbose="auto", callbacks=()):
     distribution = config.get("distribution") or {}
     sync_bn = bool(distribution.get("sync_batch_norm", False))
 
+    folder = config["data"].get("type") == "folder"
+
     def make_model():
         model = build_model(config["model"], recipe)
+        record_training_inputs(model, class_names, config["data"], strict=folder)
         if recipe.mixed_precision:
             # By argument, not the global policy; the head stays float32:
             # logits in float16/bfloat16 lose precision in the softmax and
