@@ -6,7 +6,8 @@ what a caller needs to feed it from the file: which signature was exported
 (raw uint8 frames or normalized clips), the number of frames, the input
 convention and the label names (ONNX ``metadata_props`` and the TFLite
 model's metadata; a SavedModel is described by its ``serving_default``
-signature). ``keras_slowfast.inference.predict_video`` accepts it in place of a
+signature and ``assets.extra/keras_slowfast.json``).
+``keras_slowfast.inference.predict_video`` accepts it in place of a
 Keras model, so a video is classified with the same windows and the same
 preprocessing whichever runtime runs the network.
 """
@@ -19,8 +20,10 @@ import warnings
 import numpy as np
 
 RUNTIMES = ("onnxruntime", "tflite", "tf")
-# Key of the JSON description in ONNX metadata_props and TFLite metadata.
+# Key of the JSON description in ONNX metadata_props and TFLite metadata, and
+# its file in a SavedModel's assets.extra/.
 METADATA_NAME = "keras_slowfast"
+SAVED_MODEL_METADATA = METADATA_NAME + ".json"
 # Extra that installs each optional package (setup.py extras_require).
 EXTRAS = {
     "onnx": "onnx",
@@ -216,15 +219,25 @@ class ExportedModel:
             raise ValueError(f"{directory}: no serving_default signature")
         self._loaded = loaded  # keeps the variables alive
         self._signature = loaded.signatures["serving_default"]
+        described = os.path.join(directory, "assets.extra", SAVED_MODEL_METADATA)
+        if os.path.isfile(described):
+            with open(described, encoding="utf-8") as file:
+                return json.load(file)
+        # An export without the description: what the signatures show.
         specs = self._signature.structured_input_signature[1]
         outputs = self._signature.structured_outputs
-        return {
+        metadata = {
             "signature": "serving_default",
             "task": "detector" if "boxes" in specs else "classifier",
             "num_frames": int(specs["video"].shape[1]),
             "num_classes": int(outputs["probabilities"].shape[-1]),
             "labels": None,
+            "image_size": [None, None],
         }
+        if "normalized" in loaded.signatures:
+            video = loaded.signatures["normalized"].structured_input_signature[1]
+            metadata["image_size"] = list(video["video"].shape[2:4])
+        return metadata
 
     def __call__(self, video, boxes=None):
         """Runs the network: ``video`` (and ``boxes``) -> dict of numpy outputs."""

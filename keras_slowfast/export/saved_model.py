@@ -17,6 +17,7 @@ same two signatures with an extra ``boxes`` input ``(batch, num_boxes, 4)``,
 -1 pass through); its outputs are per box. The batch dimension is dynamic everywhere.
 """
 
+import json
 import os
 import re
 
@@ -24,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_slowfast.export.runtime import SAVED_MODEL_METADATA
 from keras_slowfast.labels import load_label_map
 from keras_slowfast.models.precision import with_dtype
 from keras_slowfast.models.preprocessor import VideoPreprocessor, preprocessor_of
@@ -176,8 +178,8 @@ class _Endpoints:
             ``short_side``, ``crop_size`` and ``box_format`` (as exported),
             ``image_size`` (the ``normalized`` clips' height and width),
             ``input_convention``, ``output_activation`` (applied in the
-            graph), ``num_classes``, ``top_k`` and ``labels`` (None or the
-            class names).
+            graph), ``num_classes``, ``top_k``, ``labels`` (None or the
+            class names) and ``sampling_rate`` (the model's, or None).
         """
         return {
             "signature": signature,
@@ -192,6 +194,9 @@ class _Endpoints:
             "top_k": self.top_k,
             "box_format": self.box_format,
             "labels": self.labels,
+            "sampling_rate": getattr(
+                preprocessor_of(self.model), "sampling_rate", None
+            ),
         }
 
 
@@ -380,6 +385,12 @@ def export_saved_model(
         archive.add_endpoint(signature, *endpoints.signature(signature))
     os.makedirs(path, exist_ok=True)
     archive.write_out(target, verbose=verbose)
+    # What ExportedModel (predict --runtime tf) reads: names and settings. TF
+    # Serving leaves assets.extra/ alone.
+    extra = os.path.join(target, "assets.extra")
+    os.makedirs(extra, exist_ok=True)
+    with open(os.path.join(extra, SAVED_MODEL_METADATA), "w", encoding="utf-8") as file:
+        json.dump(endpoints.metadata("serving_default"), file, indent=1)
     return target
 
 

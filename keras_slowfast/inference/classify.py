@@ -77,6 +77,8 @@ class _ClipClassifier:
             sampling_rate, short_side, crop_size = input_settings(
                 model, sampling_rate, short_side, crop_size
             )
+        elif sampling_rate is None:  # the exported model's, where recorded
+            sampling_rate = model.metadata.get("sampling_rate")
         self.sampling_rate = int(sampling_rate or DEFAULT_SAMPLING_RATE)
         if self.sampling_rate < 1:
             raise ValueError(f"sampling_rate={sampling_rate} must be >= 1")

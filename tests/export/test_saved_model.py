@@ -329,3 +329,33 @@ def test_load_label_map_formats(tmp_path):
         load_label_map(gaps)
     with pytest.raises(FileNotFoundError, match="file not found"):
         load_label_map(tmp_path / "missing.txt")
+
+
+def test_exported_model_reads_names_and_settings_and_predict_runs_it(
+    exported, tmp_path, capsys
+):
+    """``predict --runtime tf`` on a SavedModel: its names and image size come
+    from ``assets.extra/keras_slowfast.json`` (a KeyError before)."""
+    from keras_slowfast import cli
+    from keras_slowfast.export import ExportedModel
+    from keras_slowfast.inference.classify import predict_video
+    from tests.inference.videos import write_video
+
+    model, base, directory = exported
+    runner = ExportedModel(base)
+    assert runner.labels == LABELS
+    assert runner.metadata["image_size"] == [32, 32]
+    assert (runner.metadata["short_side"], runner.metadata["crop_size"]) == (40, 32)
+    video = write_video(tmp_path / "clip.avi", 24)
+    result = predict_video(runner, video, target_fps=10, verbose=0)
+    keras_result = predict_video(
+        model, video, target_fps=10, short_side=40, crop_size=32, labels=LABELS,
+        verbose=0,
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        result["probabilities"], keras_result["probabilities"], atol=1e-5
+    )
+    assert result["top_k"][0]["name"] == keras_result["top_k"][0]["name"]
+    arguments = ["predict", video, "--runtime", "tf", "--weights", base]
+    assert cli.main(arguments + ["--target-fps", "10"]) == 0
+    assert result["top_k"][0]["name"] in capsys.readouterr().out
