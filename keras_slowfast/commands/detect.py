@@ -97,6 +97,14 @@ def run(args):
 
     if args.top_k < 1:
         raise ValueError(f"--top-k={args.top_k} must be >= 1")
+    # Outputs and inputs checked before the long work starts.
+    if os.path.splitext(args.out)[1].lower() not in (".mp4", ".avi"):
+        raise ValueError(f"--out={args.out}: expected a .mp4 or .avi file")
+    for path in (args.out, args.csv):
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if args.label_map and not os.path.isfile(args.label_map):
+        raise FileNotFoundError(f"--label-map {args.label_map}: file not found")
     source = read_box_csv(args.boxes) if args.boxes else args.detector
     # Cheap checks first: an OpenCV without HOG fails before the model loads.
     provider = person_boxes(source, hog_threshold=args.hog_threshold)

@@ -56,7 +56,12 @@ def _expand_per_block(value, stage_depths, name):
 
 
 def _positive_ints(values, name, count=4):
-    values = [int(v) for v in values]
+    try:
+        values = [int(v) for v in values]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name}={values!r} must be a list of {count} positive ints"
+        ) from None
     if len(values) != count or min(values) < 1:
         raise ValueError(f"{name}={values} must be {count} positive ints")
     return values

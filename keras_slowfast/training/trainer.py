@@ -77,7 +77,13 @@ def load_config(path):
                 f"{path}: reading YAML needs PyYAML (pip install pyyaml); "
                 "or write the config as JSON"
             ) from None
-        config = yaml.safe_load(text)
+        try:
+            config = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ValueError(f"{path}:{where}: not valid YAML ({problem})") from None
     elif path.endswith(".json"):
         try:
             config = json.loads(text)
@@ -704,6 +710,48 @@ def build_datasets(data_config, recipe, input_context=None, input_convention=Non
     raise ValueError(f"data.type={kind!r} must be 'synthetic' or 'folder'")
 
 
+RUN_CONFIG = "run_config.json"
+
+
+def _flat(value, prefix=""):
+    if isinstance(value, dict):
+        items = {}
+        for key, inner in value.items():
+            items.update(_flat(inner, f"{prefix}{key}."))
+        return items
+    return {prefix.rstrip("."): value}
+
+
+def claim_output_dir(config, output_dir, chief=True):
+    """Ties ``output_dir`` to one run config (``run_config.json`` in it).
+
+    A folder that holds a run of the same config resumes it; one that holds a
+    run of another config is an error, so a changed config never silently
+    returns (or continues) the old run.
+
+    Raises:
+        ValueError: naming the folder and the keys that differ.
+    """
+    normalized = json.loads(json.dumps(config, sort_keys=True, default=str))
+    path = os.path.join(output_dir, RUN_CONFIG)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            previous = json.load(handle)
+        old, new = _flat(previous), _flat(normalized)
+        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        if changed:
+            shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+            raise ValueError(
+                f"{output_dir} holds a run of another config (differs in {shown}); "
+                "give another output_dir, or delete the folder to start over"
+            )
+        return
+    if chief:
+        os.makedirs(output_dir, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(normalized, handle, indent=1)
+
+
 def record_training_inputs(model, class_names, data_config, strict=True):
     """Saves with ``model`` what it is trained on: its class names and, for
     folder data, how clips are read (sampling rate, short side, crop), so
@@ -766,6 +814,8 @@ def train_from_config(config, verbose="auto", callbacks=()):
     if "seed" in config:
         keras.utils.set_random_seed(int(config["seed"]))
     strategy = distribute.strategy_from_config(config.get("distribution"))
+    if config.get("output_dir"):
+        claim_output_dir(config, config["output_dir"], distribute.is_chief(strategy))
     train_data, validation, class_names, steps = build_datasets(
         config["data"],
         recipe,

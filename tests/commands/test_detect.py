@@ -157,3 +157,27 @@ def test_detect_errors(video, tiny_model, tmp_path, capsys):
         ]
     )
     assert code == 2 and "expected a .keras model file" in capsys.readouterr().err
+
+
+def test_output_and_label_map_are_checked_before_the_model_runs(
+    video, tiny_model, tmp_path, capsys, monkeypatch
+):
+    import keras_slowfast.inference.detect as detect_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("inference ran before the arguments were checked")
+
+    monkeypatch.setattr(detect_module, "detect_video", never)
+    weights, _ = tiny_model
+    base = ["detect", str(video), "--weights", weights]
+    missing = str(tmp_path / "missing.pbtxt")
+    assert main(base + ["--out", str(tmp_path / "o.mp4"), "--label-map", missing]) == 2
+    error = capsys.readouterr().err
+    assert f"--label-map {missing}: file not found" in error
+    assert len(error.strip().splitlines()) == 1
+    assert main(base + ["--out", str(tmp_path / "o.gif")]) == 2
+    assert "expected a .mp4 or .avi file" in capsys.readouterr().err
+    nested = tmp_path / "new" / "folder" / "o.mp4"
+    with pytest.raises(AssertionError, match="inference ran"):
+        main(base + ["--out", str(nested)])
+    assert nested.parent.is_dir()  # created before the work starts

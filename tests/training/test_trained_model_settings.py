@@ -76,6 +76,37 @@ def test_a_class_count_that_differs_from_the_folders_stops_at_once(tree, tmp_pat
     with pytest.raises(ValueError) as info:
         trainer.train_from_config(_config(tree, tmp_path, num_classes=3), verbose=0)
     message = str(info.value)
-    assert "model.num_classes=3" in message and "2 classes (jumping, running)" in message
+    assert (
+        "model.num_classes=3" in message and "2 classes (jumping, running)" in message
+    )
     assert len(message.splitlines()) == 1
     assert not (tmp_path / "model.keras").exists()
+
+
+def test_config_mistakes_are_one_line_naming_the_file_or_key(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("model: {preset: slowfast_8x8_r50\ndata: [\n")
+    with pytest.raises(ValueError) as info:
+        trainer.load_config(str(broken))
+    assert str(info.value).startswith(f"{broken}: line 2")
+    assert "not valid YAML" in str(info.value)
+    with pytest.raises(ValueError, match=r"image_size=64 must be a list of 2"):
+        trainer.build_model({"stage_depths": [1, 1, 1, 1], "image_size": 64})
+
+
+def test_an_output_dir_of_another_config_is_refused(tmp_path):
+    config = {
+        "model": {"stage_depths": [1, 1, 1, 1], "num_frames": 8, "num_classes": 8},
+        "data": {"type": "synthetic", "num_clips": 4, "num_frames": 8,
+                 "image_size": 32},
+        "training": {"epochs": 1, "batch_size": 4},
+        "output_dir": str(tmp_path / "run"),
+    }  # fmt: skip
+    trainer.train_from_config(config, verbose=0)
+    changed = {**config, "training": {"epochs": 2, "batch_size": 4}}
+    with pytest.raises(ValueError) as info:
+        trainer.train_from_config(changed, verbose=0)
+    assert "differs in training.epochs" in str(info.value)
+    assert str(tmp_path / "run") in str(info.value)
+    _, history, _ = trainer.train_from_config(config, verbose=0)  # same: resumes
+    assert len(history.history["loss"]) == 1
